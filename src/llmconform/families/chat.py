@@ -1,0 +1,293 @@
+"""The OpenAI chat-completions family: paths, request builders and a parsed view of any answer.
+
+:func:`chat_view` turns an Exchange (unary JSON or an SSE stream) into one :class:`ChatView` so that
+checks and metrics read choices, text, tool calls, finish reasons and usage the same way whatever
+the wire form was. It never raises on a malformed answer: what it could not read is listed in
+``problems`` and left for the checks to judge.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmconform.exchange import Exchange
+
+FAMILY = "chat"
+CHAT_PATH = "/v1/chat/completions"
+MODELS_PATH = "/v1/models"
+CHAT_OPERATION = f"POST {CHAT_PATH}"
+MODELS_OPERATION = f"GET {MODELS_PATH}"
+DONE = "[DONE]"
+
+
+@dataclass(slots=True)
+class ToolCallView:
+    """A tool call, assembled from its stream fragments when streamed."""
+
+    index: int | None
+    id: Any = None
+    type: Any = None
+    name: Any = None
+    arguments: Any = None
+    fragments: int = 0
+
+
+@dataclass(slots=True)
+class ChoiceView:
+    """One choice of an answer."""
+
+    index: Any
+    text: str | None = None
+    role: Any = None
+    finish_reason: Any = None
+    tool_calls: list[ToolCallView] = field(default_factory=list)
+    logprobs: Any = None
+    logprob_entries: list[Any] | None = None
+    finish_count: int = 0
+    first_role: Any = None
+    content_after_finish: bool = False
+
+
+@dataclass(slots=True)
+class ChunkView:
+    """One parsed stream event."""
+
+    position: int
+    at_s: float
+    data: str
+    payload: Any = None
+    error: str | None = None
+
+    @property
+    def is_done(self) -> bool:
+        return self.data.strip() == DONE
+
+
+@dataclass(slots=True)
+class ChatView:
+    """Everything checks need to know about one chat answer."""
+
+    stream: bool
+    payload: Any = None
+    choices: list[ChoiceView] = field(default_factory=list)
+    usage: Any = None
+    has_usage_key: bool = False
+    chunks: list[ChunkView] = field(default_factory=list)
+    usage_chunk_positions: list[int] = field(default_factory=list)
+    done_position: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def choice(self, index: int) -> ChoiceView | None:
+        for choice in self.choices:
+            if choice.index == index:
+                return choice
+        return None
+
+    @property
+    def json_chunks(self) -> list[ChunkView]:
+        """Stream events whose data parsed as a JSON object (the chunks proper)."""
+        return [c for c in self.chunks if isinstance(c.payload, dict)]
+
+
+def chat_request(
+    model: str,
+    prompt: str,
+    *,
+    system: str | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """A minimal chat request body, with ``params`` added as top-level fields."""
+    messages: list[dict[str, Any]] = []
+    if system is not None:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": prompt})
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    body.update(params)
+    return body
+
+
+def requested_stream(exchange: Exchange) -> bool:
+    """True when the request asked for a stream."""
+    return exchange.request_body.get("stream") is True
+
+
+def include_usage_requested(exchange: Exchange) -> bool:
+    """True when the request asked for the final usage chunk."""
+    options = exchange.request_body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def is_chat(exchange: Exchange) -> bool:
+    return exchange.operation == CHAT_OPERATION
+
+
+def is_chat_answer(exchange: Exchange) -> bool:
+    """A completed 2xx chat answer (unary or stream) that checks can read."""
+    return is_chat(exchange) and exchange.ok
+
+
+def is_unary_answer(exchange: Exchange) -> bool:
+    return is_chat_answer(exchange) and not exchange.is_stream
+
+
+def is_stream_answer(exchange: Exchange) -> bool:
+    return is_chat_answer(exchange) and exchange.is_stream
+
+
+def chat_view(exchange: Exchange) -> ChatView:
+    """Parse (once, cached on the exchange) a chat answer into a ChatView."""
+    cached = exchange.cache.get("chat_view")
+    if isinstance(cached, ChatView):
+        return cached
+    view = _stream_view(exchange) if exchange.is_stream else _unary_view(exchange)
+    exchange.cache["chat_view"] = view
+    return view
+
+
+def _unary_view(exchange: Exchange) -> ChatView:
+    view = ChatView(stream=False)
+    try:
+        payload = exchange.json()
+    except ValueError as exc:
+        view.problems.append(str(exc))
+        return view
+    view.payload = payload
+    if not isinstance(payload, dict):
+        view.problems.append(f"body is JSON {type(payload).__name__}, expected an object")
+        return view
+    view.has_usage_key = "usage" in payload
+    view.usage = payload.get("usage")
+    choices = payload.get("choices")
+    if not isinstance(choices, list):
+        view.problems.append("body has no 'choices' array")
+        return view
+    for raw in choices:
+        if not isinstance(raw, dict):
+            view.problems.append("a choice is not an object")
+            continue
+        choice = ChoiceView(index=raw.get("index"), finish_reason=raw.get("finish_reason"))
+        choice.finish_count = 1 if raw.get("finish_reason") is not None else 0
+        message = raw.get("message")
+        if isinstance(message, dict):
+            choice.role = message.get("role")
+            content = message.get("content")
+            choice.text = content if isinstance(content, str) else None
+            for position, call in enumerate(_as_list(message.get("tool_calls"))):
+                if isinstance(call, dict):
+                    raw_function = call.get("function")
+                    function: dict[str, Any] = raw_function if isinstance(raw_function, dict) else {}
+                    choice.tool_calls.append(
+                        ToolCallView(
+                            index=position,
+                            id=call.get("id"),
+                            type=call.get("type"),
+                            name=function.get("name"),
+                            arguments=function.get("arguments"),
+                            fragments=1,
+                        )
+                    )
+        choice.logprobs = raw.get("logprobs")
+        if isinstance(choice.logprobs, dict) and isinstance(choice.logprobs.get("content"), list):
+            choice.logprob_entries = list(choice.logprobs["content"])
+        view.choices.append(choice)
+    return view
+
+
+def _stream_view(exchange: Exchange) -> ChatView:
+    view = ChatView(stream=True)
+    choices: dict[Any, ChoiceView] = {}
+    events = exchange.events or []
+    for position, event in enumerate(events):
+        chunk = ChunkView(position=position, at_s=event.at_s, data=event.data)
+        view.chunks.append(chunk)
+        if chunk.is_done:
+            if view.done_position is None:
+                view.done_position = position
+            continue
+        try:
+            chunk.payload = json.loads(event.data)
+        except ValueError as exc:
+            chunk.error = f"event #{position} data is not JSON: {exc}"
+            continue
+        if not isinstance(chunk.payload, dict):
+            chunk.error = f"event #{position} data is JSON {type(chunk.payload).__name__}, expected an object"
+            continue
+        payload = chunk.payload
+        if "usage" in payload:
+            view.has_usage_key = True
+            if payload["usage"] is not None:
+                view.usage_chunk_positions.append(position)
+                view.usage = payload["usage"]
+        for raw in _as_list(payload.get("choices")):
+            if not isinstance(raw, dict):
+                continue
+            index = raw.get("index")
+            key = index if isinstance(index, int) else repr(index)
+            choice = choices.get(key)
+            if choice is None:
+                choice = ChoiceView(index=index)
+                choices[key] = choice
+            _merge_delta(choice, raw)
+    view.choices = list(choices.values())
+    return view
+
+
+def _merge_delta(choice: ChoiceView, raw: dict[str, Any]) -> None:
+    delta = raw.get("delta")
+    finished_before = choice.finish_count > 0
+    if isinstance(delta, dict):
+        role = delta.get("role")
+        if role is not None:
+            if choice.role is None and choice.text is None and not choice.tool_calls:
+                choice.first_role = role
+            choice.role = role
+        content = delta.get("content")
+        if isinstance(content, str):
+            if finished_before and content:
+                choice.content_after_finish = True
+            choice.text = (choice.text or "") + content
+        for fragment in _as_list(delta.get("tool_calls")):
+            if isinstance(fragment, dict):
+                if finished_before:
+                    choice.content_after_finish = True
+                _merge_tool_fragment(choice, fragment)
+    logprobs = raw.get("logprobs")
+    if logprobs is not None:
+        choice.logprobs = logprobs
+        if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
+            choice.logprob_entries = (choice.logprob_entries or []) + list(logprobs["content"])
+    if raw.get("finish_reason") is not None:
+        choice.finish_count += 1
+        choice.finish_reason = raw["finish_reason"]
+
+
+def _merge_tool_fragment(choice: ChoiceView, fragment: dict[str, Any]) -> None:
+    index = fragment.get("index")
+    call: ToolCallView | None = None
+    if isinstance(index, int):
+        call = next((c for c in choice.tool_calls if c.index == index), None)
+    if call is None:
+        call = ToolCallView(index=index if isinstance(index, int) else None)
+        choice.tool_calls.append(call)
+    call.fragments += 1
+    if fragment.get("id") is not None:
+        call.id = fragment["id"]
+    if fragment.get("type") is not None:
+        call.type = fragment["type"]
+    function = fragment.get("function")
+    if isinstance(function, dict):
+        if function.get("name") is not None:
+            call.name = (call.name or "") + function["name"] if isinstance(function["name"], str) else function["name"]
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            call.arguments = (
+                (call.arguments or "") + arguments if isinstance(call.arguments, str | None) else call.arguments
+            )
+        elif arguments is not None:
+            call.arguments = arguments
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -1,0 +1,161 @@
+"""One incremental Server-Sent Events decoder, used by checks, load and tests alike.
+
+Written by hand because none of our libraries exposes an incremental, byte-fed SSE parser that
+follows the standard exactly and reports timing per event (schemathesis buffers the whole body;
+httpx-sse splits lines with str.splitlines, which also breaks on characters that are not SSE line
+ends). It implements the WHATWG HTML "event stream" interpretation
+(https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
+
+* lines end with CRLF, LF or CR, also when a CRLF pair is split across two network reads;
+* a leading UTF-8 BOM is dropped; lines starting with ``:`` are comments;
+* ``field: value`` with one optional space after the colon; a line without a colon is a field with
+  an empty value; unknown fields are ignored;
+* ``data`` lines are joined with ``\\n``; an empty line dispatches the event, but only if it has data;
+* the event type defaults to ``message``; ``id`` containing NUL is ignored; ``retry`` must be digits;
+* an event not terminated by an empty line when the stream ends is discarded (reported by
+  :meth:`SSEDecoder.close`).
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+
+DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
+
+
+class SSEError(ValueError):
+    """The stream cannot be decoded within the configured limits."""
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """A dispatched event."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SSEClose:
+    """What remained when the stream ended."""
+
+    incomplete_event: bool
+    invalid_utf8: bool
+
+
+class SSEDecoder:
+    """Feed bytes as they arrive; get back the events completed by them."""
+
+    def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._max_line = max_line_bytes
+        self._buffer = ""
+        self._after_cr = False
+        self._started = False
+        self._data: list[str] = []
+        self._event_type = ""
+        self._last_id: str | None = None
+        self._retry: int | None = None
+        self._pending_fields = False
+        self.invalid_utf8 = False
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Decode ``chunk`` and return the events it completed, in order."""
+        text = self._decoder.decode(chunk)
+        if "\ufffd" in text and b"\xef\xbf\xbd" not in chunk:
+            self.invalid_utf8 = True
+        return self._consume(text)
+
+    def close(self) -> tuple[list[SSEEvent], SSEClose]:
+        """Signal end of stream: flush the decoder; an unterminated event is discarded, not dispatched."""
+        tail = self._decoder.decode(b"", final=True)
+        if "\ufffd" in tail:
+            self.invalid_utf8 = True
+        events = self._consume(tail)
+        incomplete = bool(self._buffer) or self._pending_fields
+        return events, SSEClose(incomplete_event=incomplete, invalid_utf8=self.invalid_utf8)
+
+    def _consume(self, text: str) -> list[SSEEvent]:
+        if not text:
+            return []
+        if not self._started:
+            self._started = True
+            if text.startswith("\ufeff"):
+                text = text[1:]
+        events: list[SSEEvent] = []
+        start = 0
+        if self._after_cr and text.startswith("\n"):
+            start = 1  # second half of a CRLF split across reads
+        self._after_cr = False
+        length = len(text)
+        i = start
+        while i < length:
+            ch = text[i]
+            if ch == "\n" or ch == "\r":
+                line = self._buffer + text[start:i]
+                self._buffer = ""
+                event = self._process_line(line)
+                if event is not None:
+                    events.append(event)
+                if ch == "\r":
+                    if i + 1 < length:
+                        if text[i + 1] == "\n":
+                            i += 1
+                    else:
+                        self._after_cr = True
+                start = i + 1
+            i += 1
+        if start < length:
+            self._buffer += text[start:]
+            if len(self._buffer) > self._max_line:
+                raise SSEError(
+                    f"an SSE line exceeded {self._max_line} characters without a line end; "
+                    "raise the limit (max_line_bytes) if the server really sends lines this long"
+                )
+        return events
+
+    def _process_line(self, line: str) -> SSEEvent | None:
+        if line == "":
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        self._pending_fields = True
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event_type = value
+        elif name == "id":
+            if "\x00" not in value:
+                self._last_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self._retry = int(value)
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        self._pending_fields = False
+        if not self._data:
+            self._event_type = ""
+            return None
+        event = SSEEvent(
+            data="\n".join(self._data),
+            event=self._event_type or "message",
+            id=self._last_id,
+            retry=self._retry,
+        )
+        self._data = []
+        self._event_type = ""
+        return event
+
+
+def decode_all(payload: bytes) -> list[SSEEvent]:
+    """Decode a complete stream at once (for tests and offline analysis)."""
+    decoder = SSEDecoder()
+    events = decoder.feed(payload)
+    tail, _ = decoder.close()
+    return events + tail
