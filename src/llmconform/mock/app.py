@@ -1,0 +1,78 @@
+"""The mock's ASGI application: routes plus handlers that keep every error in OpenAI's shape."""
+
+from __future__ import annotations
+
+import logging
+
+from jsonschema.protocols import Validator
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from llmconform.mock.chat import ChatEndpoints, new_request_id
+from llmconform.mock.config import MockConfig
+from llmconform.mock.errors import SERVER_ERROR, ApiError, error_response
+
+__all__ = ["REQUEST_SCHEMA", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+REQUEST_SCHEMA = "CreateChatCompletionRequest"
+
+
+def create_app(config: MockConfig, validator: Validator | None = None) -> Starlette:
+    """Build the mock's ASGI app for ``config``.
+
+    ``validator`` checks chat request bodies; by default it is the contract's
+    ``CreateChatCompletionRequest`` validator from ``llmconform.spec``.
+    """
+    if validator is None:
+        from llmconform.spec import validator_for
+
+        validator = validator_for(REQUEST_SCHEMA)
+    endpoints = ChatEndpoints(config, validator)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Routing errors (unknown path 404, wrong method 405) as OpenAI error bodies."""
+        faults = endpoints.faults_for(request)
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        where = f"{request.method} {request.url.path}"
+        if status == 404:
+            error = ApiError(
+                404,
+                f"Unknown request URL: {where}. The mock serves POST /v1/chat/completions and "
+                "GET /v1/models; check the base URL and path for typos.",
+                code="unknown_url",
+            )
+        elif status == 405:
+            allow = headers.get("Allow") or headers.get("allow", "")
+            error = ApiError(
+                405,
+                f"Method {request.method} is not allowed on {request.url.path}; use {allow}.",
+                code="method_not_allowed",
+                headers={"Allow": allow},
+            )
+        else:
+            detail = exc.detail if isinstance(exc, HTTPException) else "error"
+            error = ApiError(status, f"{detail} ({where}).", headers=headers)
+        return error_response(error, faults, new_request_id())
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        """Last resort for an exception that escaped a handler: log it, answer 500 JSON."""
+        logger.error("llmconform mock: unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        error = ApiError(
+            500,
+            "The mock server failed while handling this request; this is a bug in llmconform's mock. "
+            "The traceback is in the server log.",
+            type=SERVER_ERROR,
+        )
+        return error_response(error, frozenset(), new_request_id())
+
+    routes = [
+        Route("/v1/chat/completions", endpoints.chat_completions, methods=["POST"]),
+        Route("/v1/models", endpoints.list_models, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: crash})

@@ -1,0 +1,263 @@
+"""HTTP handlers: ``POST /v1/chat/completions`` (unary and SSE) and ``GET /v1/models``.
+
+A chat request goes through, in order: faults in force (config plus the
+``x-llmconform-fault`` header), auth (401), body size (413), JSON parse (400), the contract's
+request schema (400 naming the offending field), the model (404), then generation. Every
+failure is an OpenAI error body (``errors.ApiError``); an unexpected exception is logged and
+answered 500 in the same shape, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+from jsonschema.protocols import Validator
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from llmconform.mock.config import MockConfig
+from llmconform.mock.content import generate
+from llmconform.mock.errors import SERVER_ERROR, ApiError, error_response
+from llmconform.mock.faults import FAULT_HEADER, active_faults
+from llmconform.mock.request import ChatRequest
+from llmconform.mock.validation import find_violation
+from llmconform.mock.wire import Envelope, content_rounds, stream_rounds, unary_body
+
+__all__ = ["MODEL_CREATED", "MODEL_OWNER", "ChatEndpoints", "new_request_id"]
+
+logger = logging.getLogger(__name__)
+
+MODEL_CREATED = 1700000000
+MODEL_OWNER = "llmconform"
+_FAULTY_MODEL = "other-model-1"
+_JSON = "application/json"
+_SSE_HEADERS = {"cache-control": "no-cache"}
+
+
+def new_request_id() -> str:
+    """A fresh, unique value for the ``x-request-id`` header."""
+    return "req_" + os.urandom(12).hex()
+
+
+def _mask(key: str) -> str:
+    return f"{key[:3]}...{key[-4:]}" if len(key) > 10 else "***"
+
+
+class ChatEndpoints:
+    """The mock's API handlers, bound to one config and one request validator."""
+
+    def __init__(self, config: MockConfig, validator: Validator) -> None:
+        self._config = config
+        self._validator = validator
+        self._models = frozenset(config.models)
+        self._model_lists = {
+            (listed, owned): self._encode_models(listed, owned) for listed in (True, False) for owned in (True, False)
+        }
+
+    # ------------------------------------------------------------------ shared steps
+
+    def faults_for(self, request: Request) -> frozenset[str]:
+        """Faults in force for ``request``."""
+        cfg = self._config
+        return active_faults(cfg.faults, request.headers.get(FAULT_HEADER), cfg.allow_fault_header)
+
+    def _auth_error(self, request: Request, faults: frozenset[str]) -> ApiError | None:
+        if "auth_required" in faults:
+            return None
+        header = request.headers.get("authorization")
+        if not header:
+            return ApiError(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an Authorization "
+                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                code="invalid_api_key",
+            )
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(key.encode(), self._config.api_key.encode()):
+            return ApiError(
+                401,
+                f"Incorrect API key provided: {_mask(key or header)}. Send the key the mock was started "
+                "with (MockConfig.api_key) as 'Authorization: Bearer <key>'.",
+                code="invalid_api_key",
+            )
+        return None
+
+    async def _guard(
+        self, request: Request, handler: Callable[[Request, frozenset[str], str], Awaitable[Response]]
+    ) -> Response:
+        request_id = new_request_id()
+        faults = frozenset[str]()
+        try:
+            faults = self.faults_for(request)
+            auth = self._auth_error(request, faults)
+            if auth is not None:
+                return error_response(auth, faults, request_id)
+            return await handler(request, faults, request_id)
+        except Exception:
+            logger.exception("llmconform mock: unexpected error on %s %s", request.method, request.url.path)
+            error = ApiError(
+                500,
+                "The mock server failed while handling this request; this is a bug in llmconform's mock. "
+                "The traceback is in the server log.",
+                type=SERVER_ERROR,
+            )
+            return error_response(error, faults, request_id)
+
+    # ------------------------------------------------------------------ GET /v1/models
+
+    def _encode_models(self, listed: bool, owned: bool) -> bytes:
+        ids = self._config.models if listed else (_FAULTY_MODEL,)
+        data: list[dict[str, Any]] = []
+        for model in ids:
+            entry: dict[str, Any] = {"id": model, "object": "model", "created": MODEL_CREATED}
+            if owned:
+                entry["owned_by"] = MODEL_OWNER
+            data.append(entry)
+        return orjson.dumps({"object": "list", "data": data})
+
+    async def list_models(self, request: Request) -> Response:
+        """``GET /v1/models``: the configured models (auth required)."""
+        return await self._guard(request, self._list_models)
+
+    async def _list_models(self, request: Request, faults: frozenset[str], request_id: str) -> Response:
+        body = self._model_lists[("model_listed" not in faults, "response_matches_schema" not in faults)]
+        media = "text/plain" if "content_type_declared" in faults else _JSON
+        return Response(body, media_type=media, headers={"x-request-id": request_id})
+
+    # ------------------------------------------------------------------ POST /v1/chat/completions
+
+    async def chat_completions(self, request: Request) -> Response:
+        """``POST /v1/chat/completions``: a unary ``chat.completion`` or an SSE stream of chunks."""
+        return await self._guard(request, self._chat)
+
+    async def _read_body(self, request: Request) -> bytes | None:
+        limit = self._config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _bad_request(self, error: ApiError, faults: frozenset[str]) -> ApiError:
+        if "invalid_request_rejected" in faults:
+            return ApiError(500, error.message, SERVER_ERROR, error.param, error.code)
+        if "undocumented_status" in faults:
+            return ApiError(418, error.message, error.type, error.param, error.code)
+        return error
+
+    def _check_body(self, raw: bytes, faults: frozenset[str]) -> Mapping[str, Any] | ApiError:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return self._bad_request(
+                ApiError(
+                    400,
+                    f"We could not parse the JSON body of your request ({exc}). Send a JSON object "
+                    "with Content-Type: application/json.",
+                    code="invalid_json",
+                ),
+                faults,
+            )
+        if not isinstance(body, dict):
+            kind = "an array" if isinstance(body, list) else "a JSON scalar"
+            return self._bad_request(
+                ApiError(
+                    400,
+                    f"The request body must be a JSON object, but it is {kind}. "
+                    'Send an object such as {"model": ..., "messages": [...]}.',
+                    code="invalid_value",
+                ),
+                faults,
+            )
+        violation = find_violation(self._validator, body)
+        if violation is not None and not (violation.range_only and "accept_invalid" in faults):
+            error = ApiError(400, violation.message, param=violation.param, code=violation.code)
+            return self._bad_request(error, faults)
+        return body
+
+    async def _chat(self, request: Request, faults: frozenset[str], request_id: str) -> Response:
+        raw = await self._read_body(request)
+        if raw is None:
+            error = ApiError(
+                413,
+                f"The request body is larger than the mock accepts ({self._config.max_body_bytes} bytes, "
+                "MockConfig.max_body_bytes). Send a smaller body or raise the limit.",
+                code="request_too_large",
+            )
+            return error_response(error, faults, request_id)
+        checked = self._check_body(raw, faults)
+        if isinstance(checked, ApiError):
+            return error_response(checked, faults, request_id)
+        chat = ChatRequest.from_body(checked)
+        if chat.model not in self._models and "unknown_model_rejected" not in faults:
+            error = ApiError(
+                404,
+                f"The model '{chat.model}' does not exist or you do not have access to it. "
+                f"Available models: {', '.join(self._config.models)} (see GET /v1/models).",
+                param="model",
+                code="model_not_found",
+            )
+            return error_response(error, faults, request_id)
+        if "server_error" in faults and chat.request_key[0] % 3 == 0:
+            error = ApiError(
+                500,
+                "The server had an error while processing your request (llmconform mock fault "
+                "'server_error'). Retry the request.",
+                type=SERVER_ERROR,
+            )
+            return error_response(error, faults, request_id)
+        return await self._answer(chat, faults, request_id)
+
+    async def _answer(self, chat: ChatRequest, faults: frozenset[str], request_id: str) -> Response:
+        cfg = self._config
+        completion = generate(chat, faults, streaming=chat.stream)
+        created: int | str = "now" if "response_matches_schema" in faults else int(time.time())
+        envelope = Envelope(id="chatcmpl-" + chat.request_key[:12].hex(), created=created, model=chat.model)
+        ttft = cfg.ttft_ms / 1000.0
+        itl = cfg.itl_ms / 1000.0
+        if chat.stream:
+            rounds = stream_rounds(
+                envelope,
+                completion,
+                include_usage=chat.include_usage,
+                tokens_per_chunk=cfg.tokens_per_chunk,
+                faults=faults,
+            )
+            return StreamingResponse(
+                _paced(rounds, ttft, itl),
+                media_type="text/event-stream",
+                headers={**_SSE_HEADERS, "x-request-id": request_id},
+            )
+        delay = ttft + itl * (content_rounds(completion, cfg.tokens_per_chunk) - 1)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        media = "text/plain" if "content_type_declared" in faults else _JSON
+        body = unary_body(envelope, completion, faults)
+        return Response(body, media_type=media, headers={"x-request-id": request_id})
+
+
+async def _paced(rounds: list[bytes], ttft: float, itl: float) -> AsyncIterator[bytes]:
+    """Send nothing until ``ttft`` has passed, then one round per ``itl`` (all at once when 0)."""
+    if ttft > 0:
+        await asyncio.sleep(ttft)
+    if itl <= 0:
+        yield b"".join(rounds)
+        return
+    for number, frames in enumerate(rounds):
+        if number:
+            await asyncio.sleep(itl)
+        yield frames

@@ -1,0 +1,66 @@
+"""Configuration of the embedded mock server: one frozen model, built once and passed down."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, field_validator
+
+from llmconform.mock.faults import FAULTS
+
+__all__ = ["DEFAULT_API_KEY", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_MODELS", "MockConfig"]
+
+DEFAULT_API_KEY = "sk-llmconform-mock"
+DEFAULT_MODELS: tuple[str, ...] = ("llmconform-mock-small", "llmconform-mock-large")
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class MockConfig(BaseModel, frozen=True):
+    """How the mock listens, whom it lets in, how fast it answers and what it gets wrong."""
+
+    host: str = Field(default="127.0.0.1", description="Interface to bind, e.g. 127.0.0.1 or 0.0.0.0.")
+    port: int = Field(default=0, ge=0, le=65535, description="TCP port to bind; 0 picks a free ephemeral port.")
+    api_key: str = Field(
+        default=DEFAULT_API_KEY,
+        min_length=1,
+        description="The only key accepted in `Authorization: Bearer <key>`.",
+    )
+    models: tuple[str, ...] = Field(
+        default=DEFAULT_MODELS,
+        min_length=1,
+        description="Model ids the mock serves and lists at GET /v1/models; others get 404.",
+    )
+    ttft_ms: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Time to first token in milliseconds (0 means as fast as it can).",
+    )
+    itl_ms: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Inter-token latency: milliseconds between streamed content chunks (0 means as fast as it can).",
+    )
+    tokens_per_chunk: int = Field(
+        default=1, ge=1, description="How many generated tokens one streamed content chunk carries."
+    )
+    faults: frozenset[str] = Field(
+        default=frozenset(),
+        description="Fault names (harness rule ids, see llmconform.mock.FAULTS) active on every request.",
+    )
+    allow_fault_header: bool = Field(
+        default=True,
+        description="Let a request switch faults on with the `x-llmconform-fault: a,b` header.",
+    )
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1,
+        description="Largest request body accepted; larger bodies get 413.",
+    )
+
+    @field_validator("faults", mode="after")
+    @classmethod
+    def _known_faults(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(value - FAULTS.keys())
+        if unknown:
+            raise ValueError(
+                f"unknown fault name(s) {', '.join(map(repr, unknown))}; valid names are: {', '.join(sorted(FAULTS))}"
+            )
+        return value

@@ -1,0 +1,69 @@
+"""The mock's fault catalogue: one deliberate contract violation per harness rule id.
+
+A fault is active for a request when it is in ``MockConfig.faults`` or, when
+``MockConfig.allow_fault_header`` is true, when the request's ``x-llmconform-fault`` header
+lists it (comma-separated; unknown names in the header are ignored). Each name is the id of the
+check that must fire when the fault is on, so a negative test reads
+``fault on -> check fires; fault off -> silence``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["FAULTS", "FAULT_HEADER", "active_faults"]
+
+FAULT_HEADER = "x-llmconform-fault"
+
+FAULTS: dict[str, str] = {
+    # usage arithmetic
+    "usage_total_is_sum": "total_tokens is prompt + completion + 1 (unary usage and the stream usage chunk).",
+    "usage_counts_non_negative": "completion_tokens_details.reasoning_tokens is -1.",
+    "usage_details_within_parent": "prompt_tokens_details.cached_tokens is prompt_tokens + 5.",
+    "usage_present": "Unary responses omit `usage`.",
+    # choices, truncation, stop
+    "n_choices_count": "Always one choice, whatever `n` asks for.",
+    "choice_indices_permutation": "Every choice has index 0.",
+    "completion_within_max_tokens": "A max_tokens cut emits k+1 tokens and reports completion_tokens k+1.",
+    "truncation_finish_reason_length": "Truncated answers say finish_reason 'stop' instead of 'length'.",
+    "stop_sequence_excluded": "When a stop sequence is hit, the content includes the stop string.",
+    # logprobs
+    "logprobs_absent_unless_requested": "Logprobs are returned even when not requested.",
+    "top_logprobs_count": "top_logprobs lists have one entry more than requested.",
+    "logprob_values_valid": "Logprob values are +0.5.",
+    "logprobs_token_count": "The last logprobs entry is dropped.",
+    # tools and structured output
+    "tool_call_shape": "function.arguments is a JSON object instead of a JSON-encoded string.",
+    "tool_calls_finish_reason": "finish_reason 'tool_calls' on a plain text answer without tool_calls.",
+    "tool_choice_honoured": "A named tool_choice is ignored: the answer is text with finish 'stop'.",
+    "json_mode_content_parses": "json_object / json_schema answers are plain words, not JSON.",
+    "json_schema_content_valid": "json_schema answers are `{}`, violating the schema's required/type.",
+    # shapes and headers
+    "stream_chunk_is_json": 'The 2nd stream event\'s data is invalid JSON (`{"id": `).',
+    "response_matches_schema": "`created` is the string 'now'; model list entries lack `owned_by`.",
+    "content_type_declared": "Unary JSON answers carry Content-Type text/plain.",
+    # stream protocol
+    "stream_constant_identity": "Each chunk gets a different id.",
+    "stream_single_finish_reason": "The finish chunk is sent twice.",
+    "stream_role_first": "No `role` in the first delta.",
+    "stream_done_last": "No `data: [DONE]` at the end of the stream.",
+    "stream_usage_only_if_requested": "A usage chunk is sent even without stream_options.include_usage.",
+    "stream_usage_chunk_final": "With include_usage, the usage chunk is omitted (usage stays null).",
+    "stream_tool_call_deltas": "Streamed tool_call deltas lack `index`.",
+    "stream_matches_unary": "Streamed answers carry one extra content token (counted in usage).",
+    # errors, auth, models
+    "error_body_shape": 'Error responses are {"error": "<message string>"}.',
+    "auth_required": "Any key, or none, is accepted.",
+    "unknown_model_rejected": "Unknown models are answered 200 like a known one.",
+    "invalid_request_rejected": "Invalid request bodies get 500 (with an error body) instead of 400.",
+    "model_listed": "GET /v1/models lists none of the configured models (only 'other-model-1').",
+    "server_error": "About one in three valid chat requests (by request hash) gets 500 with an error body.",
+    "undocumented_status": "Invalid request bodies get 418 (with a correct error body) instead of 400.",
+    "accept_invalid": "Range / enum violations (temperature 3, top_logprobs 25, n 0) are answered 200.",
+}
+
+
+def active_faults(configured: frozenset[str], header: str | None, allow_header: bool) -> frozenset[str]:
+    """Return the faults in force for one request: the configured ones plus those its header names."""
+    if not header or not allow_header:
+        return configured
+    named = {name.strip() for name in header.split(",")}
+    return configured | (named & FAULTS.keys())
