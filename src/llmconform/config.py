@@ -1,0 +1,101 @@
+"""One typed configuration for a run, built once in the CLI and passed down (no globals).
+
+Precedence: defaults < environment (``LLMCONFORM_API_KEY``) < flags the user passed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from llmconform.mock.config import MockConfig
+
+API_KEY_ENV = "LLMCONFORM_API_KEY"
+FAMILIES: tuple[str, ...] = ("chat", "models")
+# A live URL costs money: without --max-requests a check run sends at most this many requests.
+LIVE_DEFAULT_MAX_REQUESTS = 150
+
+
+class TargetConfig(BaseModel):
+    """Where the target is and how to authenticate. ``base_url`` None means the embedded mock."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base_url: str | None = Field(default=None, description="Server root, e.g. https://api.aboai.ai")
+    api_key: SecretStr | None = Field(default=None, description="API key sent as Authorization: Bearer")
+    model: str | None = Field(default=None, description="Model id to check; None: the first one listed")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https:// (got {value!r}), e.g. https://api.aboai.ai")
+        return value.rstrip("/")
+
+    @property
+    def embedded(self) -> bool:
+        return self.base_url is None
+
+    def key(self) -> str | None:
+        return self.api_key.get_secret_value() if self.api_key is not None else None
+
+
+class LimitsConfig(BaseModel):
+    """Per-request time and size limits (a hanging target becomes findings, never a hang)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    read_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    deadline_s: Annotated[float, Field(gt=0)] = 60.0
+    max_body_bytes: Annotated[int, Field(gt=0)] = 32 * 1024 * 1024
+
+
+class CheckConfig(BaseModel):
+    """Everything ``llmconform check`` needs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target: TargetConfig = TargetConfig()
+    families: tuple[str, ...] = FAMILIES
+    report_dir: Path = Path("reports/latest")
+    max_requests: Annotated[int, Field(gt=0)] | None = None
+    positive_examples: Annotated[int, Field(ge=0)] = 60
+    negative_examples: Annotated[int, Field(ge=0)] = 40
+    property_examples: Annotated[int, Field(ge=0)] = 12
+    seed: int = 0
+    limits: LimitsConfig = LimitsConfig()
+    mock: MockConfig = MockConfig()
+
+    @field_validator("families")
+    @classmethod
+    def _known_families(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one family is needed")
+        expanded: list[str] = []
+        for family in value:
+            names = FAMILIES if family == "all" else (family,)
+            for name in names:
+                if name not in FAMILIES:
+                    raise ValueError(f"unknown family {name!r}; choose from: all, {', '.join(FAMILIES)}")
+                if name not in expanded:
+                    expanded.append(name)
+        return tuple(expanded)
+
+    @property
+    def budget(self) -> int | None:
+        """The request cap: --max-requests, or the live default for a real URL, or none for the mock."""
+        if self.max_requests is not None:
+            return self.max_requests
+        return None if self.target.embedded else LIVE_DEFAULT_MAX_REQUESTS
+
+
+def api_key_from_env() -> str | None:
+    """The API key from the environment, if set and non-empty."""
+    value = os.environ.get(API_KEY_ENV, "").strip()
+    return value or None

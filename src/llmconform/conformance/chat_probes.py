@@ -1,0 +1,321 @@
+"""Probes for the chat family: requests sent on purpose to test request -> response relations.
+
+Each probe builds its requests through the chat family helpers, sends them through the Session (so
+every answer is also judged by every exchange rule) and hands the answers to a relation rule in
+:mod:`llmconform.checks.chat_relations`. Relations that compare two answers to the same request run
+only when the target proved deterministic: the baseline request is sent twice and must come back
+with the same text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from llmconform.checks.chat_relations import (
+    auth_required,
+    completion_tokens,
+    first_choice,
+    invalid_request_rejected,
+    model_listed,
+    stop_sequence_ends_answer,
+    stream_matches_unary,
+    truncation_finish_reason_length,
+    unknown_model_rejected,
+)
+from llmconform.conformance.session import Session
+from llmconform.exchange import Exchange
+from llmconform.families.chat import (
+    CHAT_OPERATION,
+    CHAT_PATH,
+    FAMILY,
+    MODELS_OPERATION,
+    MODELS_PATH,
+    chat_request,
+    chat_view,
+)
+
+PROMPT = "Write three short sentences about lighthouses and the sea."
+SYSTEM = "You are a concise assistant."
+JSON_PROMPT = "Describe a lighthouse as a JSON object with the keys 'name' and 'height_m'. Reply in JSON."
+# The baseline asks for a bounded answer: long enough to truncate and to pick a stop word from.
+FULL_LIMIT = 64
+SEED = 7
+
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "description": "City name"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city"],
+        },
+    },
+}
+TIME_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Current local time in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+LIGHTHOUSE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "height_m": {"type": "number"}},
+    "required": ["name", "height_m"],
+    "additionalProperties": False,
+}
+
+# Requests each probe sends, so the run can state its plan before it starts.
+PLANNED_REQUESTS: dict[str, int] = {
+    "baseline": 2,
+    "truncation": 2,
+    "stop": 1,
+    "stream": 2,
+    "n": 2,
+    "logprobs": 2,
+    "tools": 4,
+    "json": 3,
+    "auth": 2,
+    "unknown_model": 1,
+    "invalid": 3,
+}
+MODELS_PLANNED_REQUESTS = 1
+
+
+class KeyRefused(Exception):
+    """The target answered 401 to the configured key: a configuration problem, not a finding."""
+
+
+@dataclass(slots=True)
+class Baseline:
+    """The reference answer relations compare against."""
+
+    exchange: Exchange
+    text: str
+    tokens: int | None
+
+
+def base_request(session: Session, **params: Any) -> dict[str, Any]:
+    """The deterministic baseline request, with extra fields."""
+    body = chat_request(session.model, PROMPT, system=SYSTEM, temperature=0, seed=SEED, max_tokens=FULL_LIMIT)
+    body.update(params)
+    return body
+
+
+def run_chat_probes(session: Session) -> None:
+    """Every chat probe, in order; relations needing determinism are skipped when it is not shown."""
+    baseline = probe_baseline(session)
+    if baseline is not None:
+        probe_truncation(session, baseline)
+        probe_stop(session, baseline)
+        probe_stream(session, baseline)
+    probe_n(session)
+    probe_logprobs(session)
+    probe_tools(session)
+    probe_json(session)
+    probe_auth(session)
+    probe_unknown_model(session)
+    probe_invalid_requests(session)
+
+
+def run_models_probes(session: Session) -> None:
+    """The model list probe."""
+    exchange = session.send("GET", MODELS_PATH, operation=MODELS_OPERATION, family="models", label="models: list")
+    if exchange.status == 401:
+        raise KeyRefused("GET /v1/models answered 401 to the configured key")
+    if exchange.ok:
+        session.judge("model_listed", model_listed(exchange, session.model), exchange)
+    else:
+        session.skip("model_listed", f"GET /v1/models answered {exchange.status or exchange.error}")
+
+
+def probe_baseline(session: Session) -> Baseline | None:
+    first = session.chat(base_request(session), "baseline: unary")
+    if first.status == 401:
+        raise KeyRefused("the chat endpoint answered 401 to the configured key")
+    second = session.chat(base_request(session), "baseline: unary, repeated")
+    choice = first_choice(chat_view(first)) if first.ok else None
+    if choice is None or not isinstance(choice.text, str) or not choice.text:
+        why = f"the baseline request got {first.status or first.error} without a text answer"
+        for rule in ("truncation_finish_reason_length", "stop_sequence_ends_answer", "stream_matches_unary"):
+            session.skip(rule, why)
+        return None
+    again = first_choice(chat_view(second)) if second.ok else None
+    session.deterministic = again is not None and again.text == choice.text
+    if not session.deterministic:
+        session.notes.append(
+            "the target gave two different answers to the same request at temperature 0 with a seed; "
+            "relations comparing two answers (stop prefix, stream == unary) were not judged"
+        )
+    return Baseline(first, choice.text, completion_tokens(first))
+
+
+def probe_truncation(session: Session, baseline: Baseline) -> None:
+    full = baseline.tokens
+    if full is None or full < 3:
+        session.skip("truncation_finish_reason_length", f"the baseline answer used {full} completion tokens (< 3)")
+        return
+    limit = max(1, min(8, full // 2))
+    for key in ("max_tokens", "max_completion_tokens"):
+        body = base_request(session)
+        del body["max_tokens"]
+        body[key] = limit
+        cut = session.chat(body, f"truncation: {key}={limit}")
+        if cut.ok:
+            session.judge(
+                "truncation_finish_reason_length",
+                truncation_finish_reason_length(baseline.exchange, cut, limit),
+                cut,
+                baseline.exchange,
+            )
+
+
+def pick_stop(text: str) -> str | None:
+    """A word from the later part of ``text`` whose first occurrence is there (so the prefix is non-empty)."""
+    for match in re.finditer(r"[A-Za-z]{3,}", text):
+        if match.start() >= max(1, len(text) // 3) and text.index(match.group()) == match.start():
+            return match.group()
+    return None
+
+
+def probe_stop(session: Session, baseline: Baseline) -> None:
+    stop = pick_stop(baseline.text)
+    if stop is None:
+        session.skip("stop_sequence_ends_answer", "no suitable stop word in the baseline answer")
+        return
+    stopped = session.chat(base_request(session, stop=[stop]), f"stop: {stop!r}")
+    if not stopped.ok:
+        return
+    if session.deterministic:
+        session.judge(
+            "stop_sequence_ends_answer",
+            stop_sequence_ends_answer(baseline.exchange, stopped, stop),
+            stopped,
+            baseline.exchange,
+        )
+    else:
+        session.skip("stop_sequence_ends_answer", "the target is not deterministic")
+
+
+def probe_stream(session: Session, baseline: Baseline) -> None:
+    streamed = session.chat(
+        base_request(session, stream=True, stream_options={"include_usage": True}), "stream: include_usage"
+    )
+    session.chat(base_request(session, stream=True), "stream: no usage requested")
+    if not streamed.ok:
+        return
+    if session.deterministic:
+        session.judge(
+            "stream_matches_unary",
+            stream_matches_unary(baseline.exchange, streamed),
+            streamed,
+            baseline.exchange,
+        )
+    else:
+        session.skip("stream_matches_unary", "the target is not deterministic")
+
+
+def probe_n(session: Session) -> None:
+    session.chat(base_request(session, n=2, max_tokens=16), "n=2: unary")
+    session.chat(
+        base_request(session, n=2, max_tokens=16, stream=True, stream_options={"include_usage": True}),
+        "n=2: stream",
+    )
+
+
+def probe_logprobs(session: Session) -> None:
+    session.chat(base_request(session, logprobs=True, top_logprobs=2, max_tokens=16), "logprobs: unary")
+    session.chat(
+        base_request(session, logprobs=True, top_logprobs=2, max_tokens=16, stream=True),
+        "logprobs: stream",
+    )
+
+
+def _tool_request(session: Session, tool_choice: Any, **params: Any) -> dict[str, Any]:
+    return chat_request(
+        session.model,
+        "What is the weather in Lisbon right now?",
+        tools=[WEATHER_TOOL, TIME_TOOL],
+        tool_choice=tool_choice,
+        temperature=0,
+        max_tokens=FULL_LIMIT,
+        **params,
+    )
+
+
+def probe_tools(session: Session) -> None:
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    session.chat(_tool_request(session, named), "tools: named tool_choice, unary")
+    session.chat(_tool_request(session, named, stream=True), "tools: named tool_choice, stream")
+    session.chat(_tool_request(session, "required"), "tools: tool_choice required")
+    session.chat(_tool_request(session, "none"), "tools: tool_choice none")
+
+
+def probe_json(session: Session) -> None:
+    json_object = {"type": "json_object"}
+    session.chat(
+        chat_request(session.model, JSON_PROMPT, temperature=0, max_tokens=FULL_LIMIT, response_format=json_object),
+        "json_object: unary",
+    )
+    session.chat(
+        chat_request(
+            session.model,
+            JSON_PROMPT,
+            temperature=0,
+            max_tokens=FULL_LIMIT,
+            response_format=json_object,
+            stream=True,
+        ),
+        "json_object: stream",
+    )
+    schema_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "lighthouse", "schema": LIGHTHOUSE_SCHEMA, "strict": True},
+    }
+    session.chat(
+        chat_request(session.model, JSON_PROMPT, temperature=0, max_tokens=FULL_LIMIT, response_format=schema_format),
+        "json_schema strict: unary",
+    )
+
+
+def probe_auth(session: Session) -> None:
+    body = base_request(session, max_tokens=4)
+    without = session.chat(body, "auth: no key", auth=False)
+    wrong = session.chat(
+        body, "auth: wrong key", auth=False, headers={"authorization": "Bearer sk-llmconform-wrong-key-000"}
+    )
+    session.judge("auth_required", auth_required(without, wrong), without, wrong)
+
+
+def probe_unknown_model(session: Session) -> None:
+    model = "llmconform-no-such-model-7f3a"
+    exchange = session.chat(chat_request(model, PROMPT, max_tokens=4), "unknown model")
+    session.judge("unknown_model_rejected", unknown_model_rejected(exchange, model), exchange)
+
+
+def probe_invalid_requests(session: Session) -> None:
+    cases: list[tuple[str, Any, bytes | None]] = [
+        ("a body without 'messages'", {"model": session.model}, None),
+        ("'messages' that is not an array", {"model": session.model, "messages": "hello"}, None),
+        ("a body that is not JSON", None, b'{"model": "x", "messages": ['),
+    ]
+    for what, body, raw in cases:
+        exchange = session.send(
+            "POST",
+            CHAT_PATH,
+            operation=CHAT_OPERATION,
+            family=FAMILY,
+            label=f"invalid request: {what}",
+            json_body=body,
+            raw_body=raw,
+            headers={"content-type": "application/json"},
+        )
+        session.judge("invalid_request_rejected", invalid_request_rejected(exchange, what), exchange)

@@ -1,0 +1,115 @@
+"""A conformance session: the client, the request budget, the results, and the progress callback.
+
+Every request of a check run goes through :meth:`Session.send`, which takes one unit of budget, sends,
+runs every exchange rule on the answer, and counts it. So the budget stated up front is the budget kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmconform.checks import REGISTRY, Results, check_exchange
+from llmconform.checks.registry import Rule, Violation
+from llmconform.client import TargetClient
+from llmconform.exchange import Exchange, TransportError
+from llmconform.families.chat import CHAT_OPERATION, CHAT_PATH, FAMILY
+
+# After this many consecutive connection failures the target is declared unreachable (exit 3).
+UNREACHABLE_AFTER = 3
+
+
+class BudgetExhausted(Exception):
+    """The run has sent as many requests as it was allowed to."""
+
+
+class TargetUnreachable(Exception):
+    """The target refuses connections; the run cannot judge it."""
+
+
+@dataclass(slots=True)
+class Budget:
+    """A request cap; None means unlimited."""
+
+    limit: int | None
+    used: int = 0
+
+    def take(self) -> None:
+        if self.limit is not None and self.used >= self.limit:
+            raise BudgetExhausted(f"request budget of {self.limit} spent")
+        self.used += 1
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.used)
+
+
+@dataclass
+class Session:
+    """Sends requests within the budget and judges every answer."""
+
+    client: TargetClient
+    results: Results
+    budget: Budget
+    model: str
+    rules: list[Rule]
+    on_sent: Callable[[Exchange], None] | None = None
+    consecutive_connect_failures: int = 0
+    connected_once: bool = False
+    exchanges_sent: int = 0
+    deterministic: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        family: str,
+        label: str,
+        json_body: Any = None,
+        raw_body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+    ) -> Exchange:
+        self.budget.take()
+        exchange = self.client.send(
+            method,
+            path,
+            family=family,
+            operation=operation,
+            json_body=json_body,
+            raw_body=raw_body,
+            headers=headers,
+            auth=auth,
+            label=label,
+        )
+        self.exchanges_sent += 1
+        if exchange.error_kind is TransportError.CONNECT:
+            self.consecutive_connect_failures += 1
+            if not self.connected_once or self.consecutive_connect_failures >= UNREACHABLE_AFTER:
+                raise TargetUnreachable(exchange.error or "connection refused")
+        else:
+            self.consecutive_connect_failures = 0
+            self.connected_once = True
+        check_exchange(exchange, self.results, self.rules)
+        if self.on_sent is not None:
+            self.on_sent(exchange)
+        return exchange
+
+    def chat(self, body: dict[str, Any], label: str, **kwargs: Any) -> Exchange:
+        """POST a chat request."""
+        return self.send(
+            "POST", CHAT_PATH, operation=CHAT_OPERATION, family=FAMILY, label=label, json_body=body, **kwargs
+        )
+
+    def judge(
+        self, rule_id: str, violations: Iterable[Violation], exchange: Exchange | None, *related: Exchange
+    ) -> bool:
+        """Record a relation rule's verdict."""
+        return self.results.judge(REGISTRY.get(rule_id), list(violations), exchange, tuple(related))
+
+    def skip(self, rule_id: str, why: str) -> None:
+        self.results.skip(rule_id, f"{rule_id} not judged: {why}")
