@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import time
@@ -12,8 +13,20 @@ import httpx
 import orjson
 import pytest
 
-from llmconform.mock import DEFAULT_API_KEY, DEFAULT_MODELS, FAULT_HEADER, FAULTS, MockConfig, MockServer
+from llmconform.mock import (
+    DEFAULT_API_KEY,
+    DEFAULT_MODELS,
+    FAULT_HEADER,
+    FAULTS,
+    MockConfig,
+    MockError,
+    MockServer,
+    create_app,
+)
+from llmconform.mock.app import REQUEST_SCHEMA
 from llmconform.mock.tokenizer import count_prompt_tokens, count_tokens
+from llmconform.mock.validation import BodyValidator, find_violation
+from llmconform.spec import component_schema, validator_for
 
 MODEL = DEFAULT_MODELS[0]
 AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
@@ -157,6 +170,51 @@ def test_oversized_body_is_413() -> None:
         )
     assert response.status_code == 413
     _error(response)
+
+
+INVALID_BODIES: list[object] = [
+    _body(temperature=5),
+    {"model": MODEL},
+    _body(messages=[{"role": "robot", "content": "x"}]),
+    _body(messages=[{"role": "user", "content": 5}]),
+    _body(tool_choice="sometimes"),
+    [1, 2],
+]
+
+
+def test_compiled_fast_path_agrees_with_the_python_validator() -> None:
+    python = validator_for(REQUEST_SCHEMA)
+    fast = BodyValidator(python, component_schema(REQUEST_SCHEMA))
+    assert fast.violation(_body(tools=TOOLS, stream=True, n=3)) is None
+    for body in INVALID_BODIES:
+        assert fast.violation(body) == find_violation(python, body) is not None
+
+
+class _ExplodingValidator:
+    """Stands in for the schema validator and fails, to prove no traceback reaches the client."""
+
+    def iter_errors(self, instance: object) -> Iterator[Any]:
+        raise RuntimeError("boom")
+
+
+def test_an_internal_error_is_a_json_500() -> None:
+    app = create_app(MockConfig(), validator=_ExplodingValidator())  # type: ignore[arg-type]
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock", headers=AUTH) as http:
+            return await http.post("/v1/chat/completions", json=_body())
+
+    response = asyncio.run(call())
+    assert response.status_code == 500
+    assert _error(response)["type"] == "server_error"
+    assert "boom" not in response.text
+
+
+def test_a_busy_port_is_a_mock_error(server: MockServer) -> None:
+    port = int(server.base_url.rsplit(":", 1)[1])
+    with pytest.raises(MockError, match="could not start"):
+        MockServer(MockConfig(port=port)).start()
 
 
 def test_config_rejects_unknown_fault_names() -> None:

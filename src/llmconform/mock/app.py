@@ -14,6 +14,7 @@ from starlette.routing import Route
 from llmconform.mock.chat import ChatEndpoints, new_request_id
 from llmconform.mock.config import MockConfig
 from llmconform.mock.errors import SERVER_ERROR, ApiError, error_response
+from llmconform.mock.validation import BodyValidator
 
 __all__ = ["REQUEST_SCHEMA", "create_app"]
 
@@ -29,10 +30,12 @@ def create_app(config: MockConfig, validator: Validator | None = None) -> Starle
     ``CreateChatCompletionRequest`` validator from ``llmconform.spec``.
     """
     if validator is None:
-        from llmconform.spec import validator_for
+        from llmconform.spec import component_schema, validator_for
 
-        validator = validator_for(REQUEST_SCHEMA)
-    endpoints = ChatEndpoints(config, validator)
+        body_validator = BodyValidator(validator_for(REQUEST_SCHEMA), component_schema(REQUEST_SCHEMA))
+    else:
+        body_validator = BodyValidator(validator)
+    endpoints = ChatEndpoints(config, body_validator)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         """Routing errors (unknown path 404, wrong method 405) as OpenAI error bodies."""

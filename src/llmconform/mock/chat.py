@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
-from jsonschema.protocols import Validator
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -27,7 +26,7 @@ from llmconform.mock.content import generate
 from llmconform.mock.errors import SERVER_ERROR, ApiError, error_response
 from llmconform.mock.faults import FAULT_HEADER, active_faults
 from llmconform.mock.request import ChatRequest
-from llmconform.mock.validation import find_violation
+from llmconform.mock.validation import BodyValidator
 from llmconform.mock.wire import Envelope, content_rounds, stream_rounds, unary_body
 
 __all__ = ["MODEL_CREATED", "MODEL_OWNER", "ChatEndpoints", "new_request_id"]
@@ -53,7 +52,7 @@ def _mask(key: str) -> str:
 class ChatEndpoints:
     """The mock's API handlers, bound to one config and one request validator."""
 
-    def __init__(self, config: MockConfig, validator: Validator) -> None:
+    def __init__(self, config: MockConfig, validator: BodyValidator) -> None:
         self._config = config
         self._validator = validator
         self._models = frozenset(config.models)
@@ -183,7 +182,7 @@ class ChatEndpoints:
                 ),
                 faults,
             )
-        violation = find_violation(self._validator, body)
+        violation = self._validator.violation(body)
         if violation is not None and not (violation.range_only and "accept_invalid" in faults):
             error = ApiError(400, violation.message, param=violation.param, code=violation.code)
             return self._bad_request(error, faults)

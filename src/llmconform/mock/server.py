@@ -96,11 +96,13 @@ class MockServer:
         ready.wait(STARTUP_TIMEOUT_S)
         if not urls:
             self.stop()
-            reason = f" ({self._failure!r})" if self._failure is not None else ""
-            raise MockError(
-                f"the mock server did not start on {self.config.host}:{self.config.port} within "
-                f"{STARTUP_TIMEOUT_S:.0f} s{reason}; is the port in use? Use port 0 for a free one."
-            )
+            where = f"{self.config.host}:{self.config.port}"
+            if self._failure is not None:
+                raise MockError(
+                    f"the mock server could not start on {where} ({self._failure!r}; uvicorn logged why); "
+                    "is the port in use? Use port 0 for a free one."
+                )
+            raise MockError(f"the mock server did not start on {where} within {STARTUP_TIMEOUT_S:.0f} s")
         self._base_url = urls[0]
         return self._base_url
 

@@ -8,11 +8,16 @@ person reads them: a branch whose discriminating ``const`` (``role``, ``type``) 
 
 ``range_only`` tells whether every violation is a numeric range, length, count, enum or const
 violation; the ``accept_invalid`` fault lets exactly those through.
+
+Speed: ``BodyValidator`` first asks ``jsonschema_rs`` (a compiled validator that schemathesis
+already depends on; about 1 us instead of about 300 us per body) whether the body is valid, and
+runs the pure-Python validator only to explain an invalid body. Without ``jsonschema_rs`` every
+body goes through the Python validator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +25,7 @@ import orjson
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 
-__all__ = ["RANGE_KEYWORDS", "Violation", "find_violation"]
+__all__ = ["RANGE_KEYWORDS", "BodyValidator", "Violation", "find_violation"]
 
 RANGE_KEYWORDS = frozenset(
     {
@@ -49,6 +54,33 @@ class Violation:
     param: str | None
     code: str
     range_only: bool
+
+
+def _compiled_check(schema: Mapping[str, Any]) -> Callable[[object], bool] | None:
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    try:
+        compiled = jsonschema_rs.validator_for(dict(schema), validate_formats=False)
+    except Exception:  # a schema the compiled validator cannot take: fall back to Python
+        return None
+    return compiled.is_valid
+
+
+class BodyValidator:
+    """Validates request bodies: a compiled fast path for valid ones, ``find_violation`` for the rest."""
+
+    def __init__(self, validator: Validator, schema: Mapping[str, Any] | None = None) -> None:
+        """``schema`` (the validator's own schema) enables the compiled fast path."""
+        self._validator = validator
+        self._is_valid = _compiled_check(schema) if schema is not None else None
+
+    def violation(self, body: object) -> Violation | None:
+        """None when ``body`` is valid, else the most useful violation."""
+        if self._is_valid is not None and self._is_valid(body):
+            return None
+        return find_violation(self._validator, body)
 
 
 def find_violation(validator: Validator, body: object) -> Violation | None:
