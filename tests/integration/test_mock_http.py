@@ -24,6 +24,7 @@ from llmconform.mock import (
     create_app,
 )
 from llmconform.mock.app import REQUEST_SCHEMA
+from llmconform.mock.faults import STALL_S
 from llmconform.mock.tokenizer import count_prompt_tokens, count_tokens
 from llmconform.mock.validation import BodyValidator, find_violation
 from llmconform.spec import component_schema, validator_for
@@ -394,6 +395,13 @@ def _many(client: httpx.Client, headers: dict[str, str]) -> list[httpx.Response]
     return [client.post("/v1/chat/completions", json=_body(user=f"u{i}"), headers=headers) for i in range(12)]
 
 
+def _stalled(client: httpx.Client, headers: dict[str, str]) -> list[httpx.Response]:
+    try:
+        return [client.post("/v1/chat/completions", json=_body(), headers=headers, timeout=STALL_S / 5)]
+    except httpx.ReadTimeout:
+        return [httpx.Response(599, headers={"content-type": "test/timed-out"})]
+
+
 STREAM = {"stream": True}
 LOGPROBS = {"logprobs": True, "top_logprobs": 2}
 FAULT_CASES: dict[str, Case] = {
@@ -434,6 +442,11 @@ FAULT_CASES: dict[str, Case] = {
     "server_error": _many,
     "undocumented_status": _post(temperature=5),
     "accept_invalid": _post(temperature=3, top_logprobs=25, n=0),
+    "usage_counts_nonzero": _post(),
+    "stop_sequence_ends_answer": _post(stop=" "),
+    "reject_valid": _many,
+    "bad_retry_after": _many,
+    "request_completes": _stalled,
 }
 
 

@@ -313,11 +313,28 @@ def _named_tool(exchange: Exchange) -> str | None:
     return None
 
 
+def _tool_names(exchange: Exchange) -> set[str]:
+    names = set()
+    for tool in exchange.request_body.get("tools") or []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            names.add(function["name"])
+    return names
+
+
+def _tool_choice_judgeable(exchange: Exchange) -> bool:
+    """A tool_choice that the request makes satisfiable (a named function must be among the tools)."""
+    if not _tools_requested(exchange) or exchange.request_body.get("tool_choice") is None:
+        return False
+    named = _named_tool(exchange)
+    return named is None or named in _tool_names(exchange)
+
+
 @exchange_rule(
     "tool_choice_honoured",
     family="chat",
     severity=Severity.ERROR,
-    applies=lambda ex: _tools_requested(ex) and ex.request_body.get("tool_choice") is not None,
+    applies=_tool_choice_judgeable,
 )
 def tool_choice_honoured(exchange: Exchange) -> Iterator[Violation]:
     """tool_choice is obeyed: "none" -> no tool call; "required" -> a tool call; a named function -> a call to it.

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from llmconform.conformance.session import BudgetExhausted, TargetUnreachable
+from llmconform.conformance.session import BudgetExhausted, TargetHanging, TargetUnreachable
 
 T = TypeVar("T")
 
@@ -23,7 +23,7 @@ def drive(strategy: st.SearchStrategy[T], examples: int, seed: int, action: Call
     """Call ``action`` on up to ``examples`` drawn values; re-raise a budget or reachability stop after."""
     if examples <= 0:
         return
-    stopped: list[BudgetExhausted | TargetUnreachable] = []
+    stopped: list[BudgetExhausted | TargetUnreachable | TargetHanging] = []
 
     @hypothesis_seed(seed)
     @settings(
@@ -40,7 +40,7 @@ def drive(strategy: st.SearchStrategy[T], examples: int, seed: int, action: Call
             return
         try:
             action(value)
-        except (BudgetExhausted, TargetUnreachable) as exc:
+        except (BudgetExhausted, TargetUnreachable, TargetHanging) as exc:
             stopped.append(exc)
 
     one()

@@ -29,7 +29,7 @@ from llmconform.conformance.chat_probes import (
 from llmconform.conformance.chat_properties import run_chat_properties
 from llmconform.conformance.outcome import ConformanceRun, ExitCode
 from llmconform.conformance.schemathesis_run import run_schemathesis
-from llmconform.conformance.session import Budget, BudgetExhausted, Session, TargetUnreachable
+from llmconform.conformance.session import Budget, BudgetExhausted, Session, TargetHanging, TargetUnreachable
 from llmconform.exchange import Exchange
 from llmconform.families.chat import MODELS_OPERATION, MODELS_PATH
 from llmconform.mock import MockServer
@@ -162,6 +162,10 @@ def run_check(
         run.model = session.model
         run.results.notes.extend(session.notes)
         run.exit_code = ExitCode.BROKEN if run.results.has_errors else ExitCode.OK
+    except TargetHanging as exc:
+        # The target answered at first, then stopped answering in time: that is a finding (exit 1).
+        run.results.notes.append(redactor.text(f"the run stopped early: {exc}"))
+        run.exit_code, run.partial = ExitCode.BROKEN, True
     except TargetUnreachable as exc:
         run.exit_code, run.error = ExitCode.HARNESS, redactor.text(f"target unreachable: {exc}")
         run.partial = True

@@ -18,6 +18,8 @@ from llmconform.families.chat import CHAT_OPERATION, CHAT_PATH, FAMILY
 
 # After this many consecutive connection failures the target is declared unreachable (exit 3).
 UNREACHABLE_AFTER = 3
+# After this many consecutive timeouts the run stops: the findings so far show a hanging target.
+HANGING_AFTER = 3
 
 
 class BudgetExhausted(Exception):
@@ -26,6 +28,10 @@ class BudgetExhausted(Exception):
 
 class TargetUnreachable(Exception):
     """The target refuses connections; the run cannot judge it."""
+
+
+class TargetHanging(Exception):
+    """Several requests in a row timed out; going on would only multiply the wait."""
 
 
 @dataclass(slots=True)
@@ -57,6 +63,7 @@ class Session:
     on_sent: Callable[[Exchange], None] | None = None
     consecutive_connect_failures: int = 0
     connected_once: bool = False
+    consecutive_timeouts: int = 0
     exchanges_sent: int = 0
     deterministic: bool | None = None
     notes: list[str] = field(default_factory=list)
@@ -97,6 +104,11 @@ class Session:
         check_exchange(exchange, self.results, self.rules)
         if self.on_sent is not None:
             self.on_sent(exchange)
+        self.consecutive_timeouts = (
+            self.consecutive_timeouts + 1 if exchange.error_kind is TransportError.TIMEOUT else 0
+        )
+        if self.consecutive_timeouts >= HANGING_AFTER:
+            raise TargetHanging(f"{HANGING_AFTER} requests in a row timed out (last: {exchange.label})")
         return exchange
 
     def chat(self, body: dict[str, Any], label: str, **kwargs: Any) -> Exchange:

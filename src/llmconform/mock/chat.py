@@ -24,7 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from llmconform.mock.config import MockConfig
 from llmconform.mock.content import generate
 from llmconform.mock.errors import SERVER_ERROR, ApiError, error_response
-from llmconform.mock.faults import FAULT_HEADER, active_faults
+from llmconform.mock.faults import FAULT_HEADER, STALL_S, active_faults
 from llmconform.mock.request import ChatRequest
 from llmconform.mock.validation import BodyValidator
 from llmconform.mock.wire import Envelope, content_rounds, stream_rounds, unary_body
@@ -219,6 +219,19 @@ class ChatEndpoints:
                 type=SERVER_ERROR,
             )
             return error_response(error, faults, request_id)
+        if "reject_valid" in faults and chat.request_key[0] % 3 == 1:
+            error = ApiError(400, "The request was refused (llmconform mock fault 'reject_valid').")
+            return error_response(error, faults, request_id)
+        if "bad_retry_after" in faults and chat.request_key[0] % 3 == 2:
+            error = ApiError(
+                429,
+                "Rate limit reached (llmconform mock fault 'bad_retry_after').",
+                type="rate_limit_exceeded",
+                headers={"retry-after": "soon"},
+            )
+            return error_response(error, faults, request_id)
+        if "request_completes" in faults:
+            await asyncio.sleep(STALL_S)
         return await self._answer(chat, faults, request_id)
 
     async def _answer(self, chat: ChatRequest, faults: frozenset[str], request_id: str) -> Response:

@@ -178,6 +178,8 @@ def _cut_at_stop(pieces: list[str], stops: Sequence[str], faults: frozenset[str]
             break
         out.append(piece[: end - offset])
         offset += len(piece)
+    if "stop_sequence_ends_answer" in faults and out:
+        out.pop()  # stop one token early: the stop string is still absent, but the answer is cut short
     return out
 
 

@@ -9,9 +9,11 @@ check that must fire when the fault is on, so a negative test reads
 
 from __future__ import annotations
 
-__all__ = ["FAULTS", "FAULT_HEADER", "active_faults"]
+__all__ = ["FAULTS", "FAULT_HEADER", "STALL_S", "active_faults"]
 
 FAULT_HEADER = "x-llmconform-fault"
+# How long the request_completes fault stalls an answer: longer than a test's client deadline.
+STALL_S = 5.0
 
 FAULTS: dict[str, str] = {
     # usage arithmetic
@@ -19,12 +21,14 @@ FAULTS: dict[str, str] = {
     "usage_counts_non_negative": "completion_tokens_details.reasoning_tokens is -1.",
     "usage_details_within_parent": "prompt_tokens_details.cached_tokens is prompt_tokens + 5.",
     "usage_present": "Unary responses omit `usage`.",
+    "usage_counts_nonzero": "prompt_tokens is 0 (total_tokens still equals the sum).",
     # choices, truncation, stop
     "n_choices_count": "Always one choice, whatever `n` asks for.",
     "choice_indices_permutation": "Every choice has index 0.",
     "completion_within_max_tokens": "A max_tokens cut emits k+1 tokens and reports completion_tokens k+1.",
     "truncation_finish_reason_length": "Truncated answers say finish_reason 'stop' instead of 'length'.",
     "stop_sequence_excluded": "When a stop sequence is hit, the content includes the stop string.",
+    "stop_sequence_ends_answer": "When a stop sequence is hit, the answer ends one token before it.",
     # logprobs
     "logprobs_absent_unless_requested": "Logprobs are returned even when not requested.",
     "top_logprobs_count": "top_logprobs lists have one entry more than requested.",
@@ -58,6 +62,10 @@ FAULTS: dict[str, str] = {
     "server_error": "About one in three valid chat requests (by request hash) gets 500 with an error body.",
     "undocumented_status": "Invalid request bodies get 418 (with a correct error body) instead of 400.",
     "accept_invalid": "Range / enum violations (temperature 3, top_logprobs 25, n 0) are answered 200.",
+    "reject_valid": "About one in three valid chat requests (by request hash) gets 400 with an error body.",
+    "bad_retry_after": "About one in three valid chat requests gets 429 with the header `Retry-After: soon`.",
+    # transport
+    "request_completes": f"Every chat answer stalls for {STALL_S:g} s before its first byte.",
 }
 
 

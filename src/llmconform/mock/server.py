@@ -31,6 +31,8 @@ def _uvicorn_config(config: MockConfig) -> uvicorn.Config:
         log_level="warning",
         access_log=False,
         lifespan="off",
+        # A stalled answer (fault request_completes) must not hold up stopping the mock.
+        timeout_graceful_shutdown=1,
     )
 
 
