@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REPORT_DIR ?= reports/demo
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench docs conformance clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench conformance
+	$(BIN)/ruff format --check src tests bench conformance
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -36,3 +36,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache
+
+## docs: regenerate docs/rules.md from the rule registry
+docs: $(STAMP)
+	$(BIN)/python -m llmconform.report.rules_doc > docs/rules.md
+
+## conformance: the user-facing pytest suite (LLMCONFORM_BASE_URL / _API_KEY / _MODEL pick a target)
+conformance: $(STAMP)
+	$(BIN)/pytest conformance -q

@@ -65,9 +65,9 @@ class CheckConfig(BaseModel):
     families: tuple[str, ...] = FAMILIES
     report_dir: Path = Path("reports/latest")
     max_requests: Annotated[int, Field(gt=0)] | None = None
-    positive_examples: Annotated[int, Field(ge=0)] = 60
-    negative_examples: Annotated[int, Field(ge=0)] = 40
-    property_examples: Annotated[int, Field(ge=0)] = 12
+    positive_examples: Annotated[int, Field(ge=0)] = 100
+    negative_examples: Annotated[int, Field(ge=0)] = 60
+    property_examples: Annotated[int, Field(ge=0)] = 25
     seed: int = 0
     limits: LimitsConfig = LimitsConfig()
     mock: MockConfig = MockConfig()

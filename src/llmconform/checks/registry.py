@@ -92,10 +92,11 @@ REGISTRY = Registry()
 
 
 def _doc_parts(function: Callable[..., Any]) -> tuple[str, str]:
+    """The rule (the docstring's first paragraph) and its source (the paragraph starting 'Source:')."""
     doc = inspect.getdoc(function) or ""
-    lines = [line.strip() for line in doc.splitlines()]
-    title = lines[0] if lines else ""
-    sources = [line.removeprefix("Source:").strip() for line in lines if line.startswith("Source:")]
+    paragraphs = [" ".join(p.split()) for p in doc.split("\n\n") if p.strip()]
+    title = paragraphs[0] if paragraphs else ""
+    sources = [p.removeprefix("Source:").strip() for p in paragraphs if p.startswith("Source:")]
     if not title or not sources or not sources[0]:
         raise TypeError(
             f"rule function {function.__qualname__} needs a docstring whose first line states the rule "

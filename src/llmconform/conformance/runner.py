@@ -48,11 +48,13 @@ class Plan:
     properties: int
     positive: int
     negative: int
-    operations: int
+    chat: bool
+    models: bool
 
     @property
     def schemathesis(self) -> int:
-        return (self.positive + self.negative) * self.operations
+        # GET /v1/models has no parameters: one positive case exists, and no negative one.
+        return (self.positive + self.negative) * int(self.chat) + int(self.models)
 
     @property
     def total(self) -> int:
@@ -62,7 +64,7 @@ class Plan:
         return (
             f"at most {self.total} requests: {self.probes} probes, {self.properties} property examples, "
             f"{self.schemathesis} schemathesis cases ({self.positive} positive + {self.negative} negative "
-            f"per operation x {self.operations})"
+            f"chat cases{', 1 model list case' if self.models else ''})"
         )
 
 
@@ -76,20 +78,18 @@ def make_plan(config: CheckConfig, resolve_model: bool) -> Plan:
     models = "models" in config.families
     probes = (sum(PLANNED_REQUESTS.values()) if chat else 0) + (MODELS_PLANNED_REQUESTS if models else 0)
     probes += 1 if resolve_model and not models else 0
-    operations = int(chat) + int(models)
     properties = config.property_examples if chat else 0
-    positive, negative = config.positive_examples, config.negative_examples
+    positive, negative = (config.positive_examples, config.negative_examples) if chat else (0, 0)
     budget = config.budget
     if budget is not None:
-        left = max(0, budget - probes)
+        left = max(0, budget - probes - int(models))
         properties = min(properties, left // 4)
         left -= properties
-        per_operation = left // operations if operations else 0
-        if positive + negative > per_operation:
+        if positive + negative > left:
             total = positive + negative
-            positive = (per_operation * positive) // total if total else 0
-            negative = per_operation - positive
-    return Plan(probes, properties, positive, negative, operations)
+            positive = (left * positive) // total if total else 0
+            negative = left - positive
+    return Plan(probes, properties, positive, negative, chat, models)
 
 
 def environment() -> dict[str, str]:
@@ -219,19 +219,9 @@ def _run_phases(config: CheckConfig, session: Session, plan: Plan, say: Reporter
             run_chat_probes(session)
             phase("chat properties (hypothesis)", plan.properties)
             run_chat_properties(session, plan.properties, config.seed)
-        operation_ids = [
-            op
-            for family, op in (("chat", "createChatCompletion"), ("models", "listModels"))
-            if family in config.families
-        ]
+        cases = {"createChatCompletion": (plan.positive, plan.negative), "listModels": (int(plan.models), 0)}
         phase("schemathesis", plan.schemathesis)
-        run_schemathesis(
-            session,
-            operation_ids=operation_ids,
-            positive=plan.positive,
-            negative=plan.negative,
-            seed=config.seed,
-        )
+        run_schemathesis(session, cases=cases, seed=config.seed)
     except BudgetExhausted:
         session.notes.append(
             f"the request budget ({session.budget.limit}) was spent before every phase finished; "

@@ -49,29 +49,17 @@ _STRING_MAX = 40
 _ARRAY_MAX = 3
 
 
-def planned_cases(positive: int, negative: int, operations: int) -> int:
-    """Upper bound on requests the schemathesis phase sends."""
-    return (positive + negative) * operations
-
-
-def run_schemathesis(
-    session: Session,
-    *,
-    operation_ids: list[str],
-    positive: int,
-    negative: int,
-    seed: int,
-) -> None:
-    """Generate and send cases for each operation; findings go to ``session.results``."""
+def run_schemathesis(session: Session, *, cases: dict[str, tuple[int, int]], seed: int) -> None:
+    """Generate and send cases: ``cases`` maps an operationId to (positive, negative) example counts."""
     load_all_checks()
     checks = [CHECKS.get_one(name) for name in RESPONSE_CHECKS]
     document = load_document("chat")
     modes = [
-        (GenerationMode.POSITIVE, positive, bounded_document(document)),
-        (GenerationMode.NEGATIVE, negative, copy.deepcopy(document)),
+        (GenerationMode.POSITIVE, 0, bounded_document(document)),
+        (GenerationMode.NEGATIVE, 1, copy.deepcopy(document)),
     ]
-    for mode, examples, raw in modes:
-        if examples <= 0:
+    for mode, slot, raw in modes:
+        if not any(counts[slot] for counts in cases.values()):
             continue
         schema = schemathesis.openapi.from_dict(raw)
         # The key is a configured header, so negative cases can drop or mangle it (the auth negatives).
@@ -81,9 +69,9 @@ def run_schemathesis(
             if not isinstance(result, Ok):
                 raise SpecError("openapi/chat.yaml", f"schemathesis cannot load an operation: {result.err()}")
             operation = result.ok()
-            if operation.definition.raw.get("operationId") not in operation_ids:
-                continue
-            _run_operation(session, operation, mode, examples, seed, checks)
+            examples = cases.get(operation.definition.raw.get("operationId"), (0, 0))[slot]
+            if examples > 0:
+                _run_operation(session, operation, mode, examples, seed, checks)
 
 
 def _run_operation(
