@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -35,6 +36,7 @@ from llmconform.redact import Redactor
 from llmconform.report.conformance_json import conformance_document
 
 MAX_FINDINGS_SHOWN = 10
+PER_RULE_SHOWN = 2
 _MESSAGE_WIDTH = 160
 
 STATUS_STYLE = {"passed": "green", "failed": "bold red", "warned": "yellow", "not_run": "dim"}
@@ -47,35 +49,54 @@ def _one_line(text: str, limit: int = _MESSAGE_WIDTH) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+_STATUS_SHORT = {"passed": "PASS", "failed": "FAIL", "warned": "WARN", "not_run": "-"}
+
+
 def _rules_table(rules: list[dict[str, Any]]) -> Table:
-    table = Table(title="Rules (failed first)", title_justify="left")
-    table.add_column("rule", overflow="fold")
-    table.add_column("family")
-    table.add_column("severity")
-    table.add_column("passed", justify="right")
-    table.add_column("failed/warned", justify="right")
-    table.add_column("skipped", justify="right")
-    table.add_column("status")
+    # Status first, compact box, no-wrap ids: the table stays readable in an 80-column terminal.
+    table = Table(
+        title="Rules (failed first)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    table.add_column("", no_wrap=True, min_width=4)
+    table.add_column("rule", no_wrap=True, overflow="ellipsis", max_width=36)
+    table.add_column("family", no_wrap=True)
+    table.add_column("sev", no_wrap=True)
+    table.add_column("ok", justify="right", no_wrap=True)
+    table.add_column("fail", justify="right", no_wrap=True)
+    table.add_column("warn", justify="right", no_wrap=True)
+    table.add_column("skip", justify="right", no_wrap=True)
     for rule in sorted(rules, key=lambda r: _STATUS_ORDER.get(r["status"], len(_STATUS_ORDER))):
         status = rule["status"]
         table.add_row(
+            Text(_STATUS_SHORT.get(status, status), style=STATUS_STYLE.get(status, "")),
             Text(rule["id"]),
             Text(rule["family"]),
-            Text(rule["severity"]),
+            Text({"error": "err", "warning": "warn"}.get(rule["severity"], "?")),
             str(rule["passed"]),
-            f"{rule['failed']}/{rule['warned']}",
+            str(rule["failed"]),
+            str(rule["warned"]),
             str(rule["skipped"]),
-            Text(status.replace("_", " "), style=STATUS_STYLE.get(status, "")),
         )
     return table
 
 
+def shown_findings(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Up to MAX_FINDINGS_SHOWN findings, at most PER_RULE_SHOWN per rule, so every broken rule shows."""
+    shown: list[dict[str, Any]] = []
+    per_rule: dict[str, int] = {}
+    for finding in findings:
+        if per_rule.get(finding["rule"], 0) < PER_RULE_SHOWN and len(shown) < MAX_FINDINGS_SHOWN:
+            per_rule[finding["rule"]] = per_rule.get(finding["rule"], 0) + 1
+            shown.append(finding)
+    return shown
+
+
 def _findings_table(findings: list[dict[str, Any]]) -> Table:
-    table = Table(title="Findings", title_justify="left")
+    table = Table(title="Findings (first of each rule)", title_justify="left")
     table.add_column("rule", overflow="fold")
     table.add_column("severity")
     table.add_column("message", overflow="fold")
-    for finding in findings[:MAX_FINDINGS_SHOWN]:
+    for finding in shown_findings(findings):
         style = "red" if finding["severity"] == "error" else "yellow"
         table.add_row(
             Text(finding["rule"]), Text(finding["severity"], style=style), Text(_one_line(finding["message"]))
@@ -117,7 +138,7 @@ def render_summary(run: ConformanceRun, console: Console, redactor: Redactor, pa
     findings = document["findings"]
     if findings:
         console.print(_findings_table(findings))
-        hidden = max(len(findings) - MAX_FINDINGS_SHOWN, 0) + summary["findings"]["omitted"]
+        hidden = len(findings) - len(shown_findings(findings)) + summary["findings"]["omitted"]
         if hidden > 0:
             console.print(Text(f"... and {hidden} more finding(s); see conformance.json", style="dim"))
     for note in document["notes"]:
