@@ -182,6 +182,7 @@ class TargetClient:
         finally:
             exchange.body = b"".join(raw)
             exchange.invalid_utf8 = decoder.invalid_utf8
+            exchange.sse_empty_dispatches = list(decoder.empty_dispatches_by_openai_sdk)
 
 
 def _encode_json(value: Any) -> bytes:

@@ -24,7 +24,9 @@ class TargetConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    base_url: str | None = Field(default=None, description="Server root, e.g. https://api.aboai.ai")
+    base_url: str | None = Field(
+        default=None, description="Server root, e.g. https://api.aboai.ai (a trailing /v1 is accepted and dropped)"
+    )
     api_key: SecretStr | None = Field(default=None, description="API key sent as Authorization: Bearer")
     model: str | None = Field(default=None, description="Model id to check; None: the first one listed")
 
@@ -35,7 +37,9 @@ class TargetConfig(BaseModel):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https:// (got {value!r}), e.g. https://api.aboai.ai")
-        return value.rstrip("/")
+        value = value.rstrip("/")
+        # OpenAI SDKs take the base URL with /v1; the contract's paths carry it, so accept both forms.
+        return value.removesuffix("/v1")
 
     @property
     def embedded(self) -> bool:

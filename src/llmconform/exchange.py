@@ -62,6 +62,9 @@ class Exchange:
     error_kind: TransportError | None = None
     invalid_utf8: bool = False
     incomplete_trailing_event: bool = False
+    # Blank lines where the openai Python SDK dispatches an empty event (see llmconform.sse): the number
+    # of events dispatched before each.
+    sse_empty_dispatches: list[int] = field(default_factory=list)
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -102,7 +105,7 @@ class Exchange:
         if len(self.body) > REPORT_BODY_LIMIT:
             text += f"... [{len(self.body) - REPORT_BODY_LIMIT} more bytes]"
         rendered: dict[str, Any] = {
-            "label": self.label,
+            "label": redactor.text(self.label),
             "request": {
                 "method": self.method,
                 "url": redactor.url(self.url),

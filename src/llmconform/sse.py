@@ -14,6 +14,12 @@ ends). It implements the WHATWG HTML "event stream" interpretation
 * the event type defaults to ``message``; ``id`` containing NUL is ignored; ``retry`` must be digits;
 * an event not terminated by an empty line when the stream ends is discarded (reported by
   :meth:`SSEDecoder.close`).
+
+It also notes where a widespread client departs from the standard: the openai Python SDK (3.x,
+``_streaming.SSEDecoder``) dispatches an event with empty data at a blank line that ends a block with
+``event:`` or ``retry:`` but no ``data:``, and at every blank line once any ``id:`` was seen
+(openai/openai-python#2722). ``empty_dispatches_by_openai_sdk`` lists, for each such blank line, how
+many events had been dispatched before it, so a check can warn about streams that SDK cannot read.
 """
 
 from __future__ import annotations
@@ -60,7 +66,10 @@ class SSEDecoder:
         self._last_id: str | None = None
         self._retry: int | None = None
         self._pending_fields = False
+        self._block_event_or_retry = False
+        self._dispatched = 0
         self.invalid_utf8 = False
+        self.empty_dispatches_by_openai_sdk: list[int] = []
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Decode ``chunk`` and return the events it completed, in order."""
@@ -130,18 +139,26 @@ class SSEDecoder:
             self._data.append(value)
         elif name == "event":
             self._event_type = value
+            self._block_event_or_retry = True
         elif name == "id":
             if "\x00" not in value:
                 self._last_id = value
-        elif name == "retry" and value.isascii() and value.isdigit():
-            self._retry = int(value)
+        elif name == "retry":
+            self._block_event_or_retry = True
+            if value.isascii() and value.isdigit():
+                self._retry = int(value)
         return None
 
     def _dispatch(self) -> SSEEvent | None:
         self._pending_fields = False
+        sdk_would_dispatch = self._block_event_or_retry or self._last_id is not None
+        self._block_event_or_retry = False
         if not self._data:
+            if sdk_would_dispatch:
+                self.empty_dispatches_by_openai_sdk.append(self._dispatched)
             self._event_type = ""
             return None
+        self._dispatched += 1
         event = SSEEvent(
             data="\n".join(self._data),
             event=self._event_type or "message",

@@ -434,6 +434,7 @@ FAULT_CASES: dict[str, Case] = {
     "stream_usage_chunk_final": _post(stream=True, stream_options={"include_usage": True}),
     "stream_tool_call_deltas": _post(tools=TOOLS, stream=True),
     "stream_matches_unary": _post(**STREAM),
+    "stream_sdk_compatible": _post(**STREAM),
     "error_body_shape": _unauthenticated,
     "auth_required": _unauthenticated,
     "unknown_model_rejected": _post(model="no-such-model"),

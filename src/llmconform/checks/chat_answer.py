@@ -15,14 +15,13 @@ import jsonschema
 
 from llmconform.checks.registry import Severity, Violation, Warn, exchange_rule
 from llmconform.exchange import Exchange
-from llmconform.families.chat import ChoiceView, chat_view, is_chat_answer
+from llmconform.families.chat import ChoiceView, as_int, chat_view, is_chat_answer
 
 _MAX_KEYS = ("max_completion_tokens", "max_tokens")
 
 
 def _int_param(exchange: Exchange, key: str) -> int | None:
-    value = exchange.request_body.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return as_int(exchange.request_body.get(key))
 
 
 def _readable(exchange: Exchange) -> bool:
@@ -60,8 +59,7 @@ def _limit(exchange: Exchange) -> tuple[str, int] | None:
 
 def _completion_tokens(exchange: Exchange) -> int | None:
     usage = chat_view(exchange).usage
-    value = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return as_int(usage.get("completion_tokens")) if isinstance(usage, dict) else None
 
 
 def _response_format(exchange: Exchange) -> dict[str, Any]:

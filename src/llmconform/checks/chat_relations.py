@@ -13,14 +13,13 @@ from typing import Any
 
 from llmconform.checks.registry import Severity, Violation, Warn, relation_rule
 from llmconform.exchange import Exchange
-from llmconform.families.chat import ChatView, chat_view
+from llmconform.families.chat import ChatView, as_int, chat_view
 
 
 def completion_tokens(exchange: Exchange) -> int | None:
     """usage.completion_tokens of an answer, if it is an integer."""
     usage = chat_view(exchange).usage
-    value = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return as_int(usage.get("completion_tokens")) if isinstance(usage, dict) else None
 
 
 def first_choice(view: ChatView) -> Any:

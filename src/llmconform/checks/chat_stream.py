@@ -172,3 +172,22 @@ def stream_tool_call_deltas(exchange: Exchange) -> Iterator[Violation]:
         ids = [call.id for call in choice.tool_calls if call.id is not None]
         if len(ids) != len(set(ids)):
             yield f"choice {choice.index}: Expected: distinct tool-call ids per index. Received: {ids}"
+
+
+@exchange_rule("stream_sdk_compatible", family="chat", severity=Severity.WARNING, applies=is_stream_answer)
+def stream_sdk_compatible(exchange: Exchange) -> Iterator[Violation]:
+    """Before [DONE], no blank line makes the openai Python SDK dispatch an event without data.
+
+    Source: openai-python 3.x _streaming.SSEDecoder.decode (dispatches at a blank line when event, id or
+    retry is set, even without data) and openai/openai-python#2722; legal under the WHATWG SSE standard,
+    so a warning: clients built on that SDK fail with JSONDecodeError on such streams.
+    """
+    view = chat_view(exchange)
+    done = view.done_position if view.done_position is not None else len(view.chunks)
+    before_done = [position for position in exchange.sse_empty_dispatches if position <= done]
+    if before_done:
+        yield (
+            f"{len(before_done)} blank line(s) end a block with event:/retry: but no data:, or follow an id: "
+            f"(first after event #{before_done[0] - 1 if before_done[0] else 'none'}); the openai Python SDK "
+            "dispatches them as events with empty data and fails to parse them"
+        )

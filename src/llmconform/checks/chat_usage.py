@@ -10,7 +10,7 @@ from typing import Any
 
 from llmconform.checks.registry import Severity, Violation, exchange_rule
 from llmconform.exchange import Exchange
-from llmconform.families.chat import chat_view, is_chat_answer, is_unary_answer
+from llmconform.families.chat import as_int, chat_view, is_chat_answer, is_unary_answer
 
 _DETAIL_PARENTS = {"prompt_tokens_details": "prompt_tokens", "completion_tokens_details": "completion_tokens"}
 
@@ -32,7 +32,7 @@ def _has_usage(exchange: Exchange) -> bool:
 
 
 def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return as_int(value) is not None
 
 
 @exchange_rule("usage_present", family="chat", severity=Severity.ERROR, applies=is_unary_answer)
@@ -64,7 +64,7 @@ def usage_total_is_sum(exchange: Exchange) -> Iterator[Violation]:
         prompt, completion, total = (usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens"))
         if not (_is_count(prompt) and _is_count(completion) and _is_count(total)):
             continue  # missing or mistyped counts are usage_present / usage_counts_non_negative
-        assert isinstance(prompt, int) and isinstance(completion, int)
+        assert isinstance(prompt, int | float) and isinstance(completion, int | float)
         if total != prompt + completion:
             yield (
                 f"{where}: Expected: total_tokens == prompt_tokens + completion_tokens == {prompt} + {completion}"

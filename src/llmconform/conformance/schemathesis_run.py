@@ -29,6 +29,7 @@ from llmconform.checks.schemathesis_rules import rule_id_for
 from llmconform.conformance.drive import drive
 from llmconform.conformance.session import Session
 from llmconform.exchange import Exchange
+from llmconform.families.chat import as_int
 from llmconform.spec import SpecError, load_document
 
 # Built-in checks that judge one response. ignored_auth is left out: it re-sends requests outside the
@@ -95,10 +96,10 @@ def _pin_body(body: Any, model: str, mode: GenerationMode) -> Any:
     if isinstance(body.get("model"), str):
         body["model"] = model
     for key, bound in _BOUNDS.items():
-        value = body.get(key)
+        value = as_int(body.get(key))
         # In negative mode an out-of-range value may be the point of the case: only clamp valid values.
-        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 128:
-            body[key] = min(value, bound)
+        if value is not None and 1 <= value <= 128 and value > bound:
+            body[key] = bound
     if mode is GenerationMode.POSITIVE and body.get("stream") is not True:
         body.pop("stream_options", None)
     return body

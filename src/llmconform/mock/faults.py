@@ -52,6 +52,7 @@ FAULTS: dict[str, str] = {
     "stream_usage_only_if_requested": "A usage chunk is sent even without stream_options.include_usage.",
     "stream_usage_chunk_final": "With include_usage, the usage chunk is omitted (usage stays null).",
     "stream_tool_call_deltas": "Streamed tool_call deltas lack `index`.",
+    "stream_sdk_compatible": "An `event: ping` block without data after the first chunk (legal; breaks openai-python).",
     "stream_matches_unary": "Streamed answers carry one extra content token (counted in usage).",
     # errors, auth, models
     "error_body_shape": 'Error responses are {"error": "<message string>"}.',

@@ -47,7 +47,14 @@ def _canonical_digest(value: object) -> bytes:
 
 
 def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """JSON Schema's integer: 2 and 2.0 alike (the contract validates 2.0 as an integer)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -225,6 +225,10 @@ def _tool_steps(choice: Choice, enc: _ChunkEncoder, tpc: int, faults: frozenset[
     return steps
 
 
+# Legal SSE (a block without data is not dispatched) that the openai Python SDK misreads as an event.
+DATALESS_FRAME = b"event: ping\n\n"
+
+
 def stream_rounds(
     envelope: Envelope,
     completion: Completion,
@@ -249,6 +253,8 @@ def stream_rounds(
         rounds.append([frame for steps in per_choice if r < len(steps) for frame in steps[r]])
     if "stream_chunk_is_json" in faults:
         rounds[0].insert(1, BROKEN_FRAME)
+    if "stream_sdk_compatible" in faults:
+        rounds[0].insert(1, DATALESS_FRAME)
     if include_usage:
         send_usage = "stream_usage_chunk_final" not in faults
     else:

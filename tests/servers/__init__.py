@@ -1,0 +1,1 @@
+"""Independent test servers that speak the OpenAI chat wire format (not the llmconform mock)."""

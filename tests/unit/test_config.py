@@ -1,0 +1,38 @@
+"""The typed run configuration: defaults, validation messages, the live budget."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from llmconform.config import LIVE_DEFAULT_MAX_REQUESTS, CheckConfig, TargetConfig
+
+
+def test_embedded_mock_has_no_budget_and_a_live_url_has_the_default() -> None:
+    assert CheckConfig().budget is None
+    live = CheckConfig(target=TargetConfig(base_url="https://api.example.com"))
+    assert live.budget == LIVE_DEFAULT_MAX_REQUESTS
+    assert CheckConfig(target=TargetConfig(base_url="https://x.example"), max_requests=7).budget == 7
+
+
+@pytest.mark.parametrize("url", ["https://api.aboai.ai", "https://api.aboai.ai/", "https://api.aboai.ai/v1/"])
+def test_base_url_is_the_server_root(url: str) -> None:
+    assert TargetConfig(base_url=url).base_url == "https://api.aboai.ai"
+
+
+def test_base_url_must_be_http() -> None:
+    with pytest.raises(ValidationError, match="http:// or https://"):
+        TargetConfig(base_url="api.aboai.ai")
+
+
+def test_families_expand_all_and_reject_unknown_names() -> None:
+    assert CheckConfig(families=("all",)).families == ("chat", "models")
+    assert CheckConfig(families=("models", "models")).families == ("models",)
+    with pytest.raises(ValidationError, match="unknown family 'images'"):
+        CheckConfig(families=("images",))
+
+
+def test_the_key_is_a_secret_in_reprs() -> None:
+    target = TargetConfig(api_key=SecretStr("sk-very-secret-000"))
+    assert "sk-very-secret-000" not in repr(target)
+    assert target.key() == "sk-very-secret-000"
