@@ -15,7 +15,8 @@ import jsonschema
 
 from llmconform.checks.registry import Severity, Violation, Warn, exchange_rule
 from llmconform.exchange import Exchange
-from llmconform.families.chat import ChoiceView, as_int, chat_view, is_chat_answer
+from llmconform.families.chat import ChoiceView, chat_view, is_chat_answer
+from llmconform.json_numbers import as_int
 
 _MAX_KEYS = ("max_completion_tokens", "max_tokens")
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from llmconform.checks.registry import Severity, Violation, Warn, relation_rule
 from llmconform.exchange import Exchange
-from llmconform.families.chat import ChatView, as_int, chat_view
+from llmconform.families.chat import ChatView, chat_view
+from llmconform.json_numbers import as_int
 
 
 def completion_tokens(exchange: Exchange) -> int | None:

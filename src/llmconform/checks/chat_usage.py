@@ -10,7 +10,8 @@ from typing import Any
 
 from llmconform.checks.registry import Severity, Violation, exchange_rule
 from llmconform.exchange import Exchange
-from llmconform.families.chat import as_int, chat_view, is_chat_answer, is_unary_answer
+from llmconform.families.chat import chat_view, is_chat_answer, is_unary_answer
+from llmconform.json_numbers import as_int
 
 _DETAIL_PARENTS = {"prompt_tokens_details": "prompt_tokens", "completion_tokens_details": "completion_tokens"}
 

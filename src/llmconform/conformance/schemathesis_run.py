@@ -29,7 +29,7 @@ from llmconform.checks.schemathesis_rules import rule_id_for
 from llmconform.conformance.drive import drive
 from llmconform.conformance.session import Session
 from llmconform.exchange import Exchange
-from llmconform.families.chat import as_int
+from llmconform.json_numbers import as_int
 from llmconform.spec import SpecError, load_document
 
 # Built-in checks that judge one response. ignored_auth is left out: it re-sends requests outside the

@@ -91,17 +91,6 @@ class ChatView:
         return [c for c in self.chunks if isinstance(c.payload, dict)]
 
 
-def as_int(value: Any) -> int | None:
-    """An integer as JSON Schema sees one: 3 and 3.0 are both the integer 3 (booleans are not integers)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
 def chat_request(
     model: str,
     prompt: str,

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from llmconform.json_numbers import as_int
 from llmconform.mock.tokenizer import count_prompt_tokens
 
 __all__ = ["SEED_FIELDS", "ChatRequest"]
@@ -44,17 +45,6 @@ _MAX_TOP_LOGPROBS = 100
 
 def _canonical_digest(value: object) -> bytes:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).digest()
-
-
-def _int_or_none(value: object) -> int | None:
-    """JSON Schema's integer: 2 and 2.0 alike (the contract validates 2.0 as an integer)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +82,11 @@ class ChatRequest:
             stops = tuple(s for s in stop if isinstance(s, str) and s)
         else:
             stops = ()
-        limit = _int_or_none(body.get("max_completion_tokens"))
+        limit = as_int(body.get("max_completion_tokens"))
         if limit is None:
-            limit = _int_or_none(body.get("max_tokens"))
-        n = _int_or_none(body.get("n"))
-        top = _int_or_none(body.get("top_logprobs"))
+            limit = as_int(body.get("max_tokens"))
+        n = as_int(body.get("n"))
+        top = as_int(body.get("top_logprobs"))
         options = body.get("stream_options")
         seed_material = {name: body.get(name) for name in SEED_FIELDS}
         return cls(
