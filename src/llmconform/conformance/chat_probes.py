@@ -73,7 +73,9 @@ LIGHTHOUSE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-# Requests each probe sends, so the run can state its plan before it starts.
+# Retries of the baseline after the target refused a probe parameter (max_tokens, temperature, seed).
+ADAPT_ATTEMPTS = 3
+# Requests each probe sends, so the run can state its plan before it starts (adaptation retries aside).
 PLANNED_REQUESTS: dict[str, int] = {
     "baseline": 2,
     "truncation": 2,
@@ -103,11 +105,57 @@ class Baseline:
     tokens: int | None
 
 
-def base_request(session: Session, **params: Any) -> dict[str, Any]:
-    """The deterministic baseline request, with extra fields."""
-    body = chat_request(session.model, PROMPT, system=SYSTEM, temperature=0, seed=SEED, max_tokens=FULL_LIMIT)
+def probe_request(
+    session: Session,
+    prompt: str = PROMPT,
+    *,
+    system: str | None = SYSTEM,
+    limit: int = FULL_LIMIT,
+    **params: Any,
+) -> dict[str, Any]:
+    """A deterministic probe request in the dialect the target accepts (see :class:`RequestDialect`)."""
+    dialect = session.dialect
+    body = chat_request(session.model, prompt, system=system)
+    if dialect.temperature:
+        body["temperature"] = 0
+    if dialect.seed:
+        body["seed"] = SEED
+    body[dialect.limit_key] = limit
     body.update(params)
     return body
+
+
+def base_request(session: Session, **params: Any) -> dict[str, Any]:
+    """The baseline request, with extra fields."""
+    return probe_request(session, **params)
+
+
+def _adapt_dialect(session: Session, refused: Exchange) -> bool:
+    """Learn from a 400 naming a parameter the model refuses; True when a retry may now succeed."""
+    if refused.status not in (400, 422):
+        return False
+    try:
+        error = refused.json().get("error", {})
+        param = error.get("param") if isinstance(error, dict) else None
+        message = str(error.get("message", "")) if isinstance(error, dict) else ""
+    except (ValueError, AttributeError):
+        return False
+    named = {p for p in ("max_tokens", "temperature", "seed") if param == p or f"'{p}'" in message}
+    dialect = session.dialect
+    if "max_tokens" in named and dialect.limit_key == "max_tokens":
+        dialect.limit_key = "max_completion_tokens"
+    elif "temperature" in named and dialect.temperature:
+        dialect.temperature = False
+    elif "seed" in named and dialect.seed:
+        dialect.seed = False
+    else:
+        return False
+    session.notes.append(
+        f"the target refused a probe parameter ({', '.join(sorted(named))}); probes now send "
+        f"{dialect.limit_key}, {'temperature 0' if dialect.temperature else 'no temperature'}, "
+        f"{'a seed' if dialect.seed else 'no seed'}"
+    )
+    return True
 
 
 def run_chat_probes(session: Session) -> None:
@@ -141,6 +189,10 @@ def probe_baseline(session: Session) -> Baseline | None:
     first = session.chat(base_request(session), "baseline: unary")
     if first.status == 401:
         raise KeyRefused("the chat endpoint answered 401 to the configured key")
+    for _ in range(ADAPT_ATTEMPTS):
+        if first.ok or not _adapt_dialect(session, first):
+            break
+        first = session.chat(base_request(session), "baseline: unary, adapted")
     second = session.chat(base_request(session), "baseline: unary, repeated")
     choice = first_choice(chat_view(first)) if first.ok else None
     if choice is None or not isinstance(choice.text, str) or not choice.text:
@@ -166,7 +218,7 @@ def probe_truncation(session: Session, baseline: Baseline) -> None:
     limit = max(1, min(8, full // 2))
     for key in ("max_tokens", "max_completion_tokens"):
         body = base_request(session)
-        del body["max_tokens"]
+        body.pop(session.dialect.limit_key)
         body[key] = limit
         cut = session.chat(body, f"truncation: {key}={limit}")
         if cut.ok:
@@ -220,29 +272,28 @@ def probe_stream(session: Session, baseline: Baseline) -> None:
 
 
 def probe_n(session: Session) -> None:
-    session.chat(base_request(session, n=2, max_tokens=16), "n=2: unary")
+    session.chat(base_request(session, n=2, limit=16), "n=2: unary")
     session.chat(
-        base_request(session, n=2, max_tokens=16, stream=True, stream_options={"include_usage": True}),
+        base_request(session, n=2, limit=16, stream=True, stream_options={"include_usage": True}),
         "n=2: stream",
     )
 
 
 def probe_logprobs(session: Session) -> None:
-    session.chat(base_request(session, logprobs=True, top_logprobs=2, max_tokens=16), "logprobs: unary")
+    session.chat(base_request(session, logprobs=True, top_logprobs=2, limit=16), "logprobs: unary")
     session.chat(
-        base_request(session, logprobs=True, top_logprobs=2, max_tokens=16, stream=True),
+        base_request(session, logprobs=True, top_logprobs=2, limit=16, stream=True),
         "logprobs: stream",
     )
 
 
 def _tool_request(session: Session, tool_choice: Any, **params: Any) -> dict[str, Any]:
-    return chat_request(
-        session.model,
+    return probe_request(
+        session,
         "What is the weather in Lisbon right now?",
+        system=None,
         tools=[WEATHER_TOOL, TIME_TOOL],
         tool_choice=tool_choice,
-        temperature=0,
-        max_tokens=FULL_LIMIT,
         **params,
     )
 
@@ -257,19 +308,9 @@ def probe_tools(session: Session) -> None:
 
 def probe_json(session: Session) -> None:
     json_object = {"type": "json_object"}
+    session.chat(probe_request(session, JSON_PROMPT, system=None, response_format=json_object), "json_object: unary")
     session.chat(
-        chat_request(session.model, JSON_PROMPT, temperature=0, max_tokens=FULL_LIMIT, response_format=json_object),
-        "json_object: unary",
-    )
-    session.chat(
-        chat_request(
-            session.model,
-            JSON_PROMPT,
-            temperature=0,
-            max_tokens=FULL_LIMIT,
-            response_format=json_object,
-            stream=True,
-        ),
+        probe_request(session, JSON_PROMPT, system=None, response_format=json_object, stream=True),
         "json_object: stream",
     )
     schema_format = {
@@ -277,8 +318,7 @@ def probe_json(session: Session) -> None:
         "json_schema": {"name": "lighthouse", "schema": LIGHTHOUSE_SCHEMA, "strict": True},
     }
     session.chat(
-        chat_request(session.model, JSON_PROMPT, temperature=0, max_tokens=FULL_LIMIT, response_format=schema_format),
-        "json_schema strict: unary",
+        probe_request(session, JSON_PROMPT, system=None, response_format=schema_format), "json_schema strict: unary"
     )
 
 
@@ -286,7 +326,7 @@ def probe_auth(session: Session) -> None:
     if not session.client.api_key:
         session.skip("auth_required", "no API key was given, so the target is used without credentials")
         return
-    body = base_request(session, max_tokens=4)
+    body = base_request(session, limit=4)
     without = session.chat(body, "auth: no key", auth=False)
     wrong = session.chat(
         body, "auth: wrong key", auth=False, headers={"authorization": "Bearer sk-llmconform-wrong-key-000"}
@@ -296,7 +336,9 @@ def probe_auth(session: Session) -> None:
 
 def probe_unknown_model(session: Session) -> None:
     model = "llmconform-no-such-model-7f3a"
-    exchange = session.chat(chat_request(model, PROMPT, max_tokens=4), "unknown model")
+    body = probe_request(session, limit=4)
+    body["model"] = model
+    exchange = session.chat(body, "unknown model")
     session.judge("unknown_model_rejected", unknown_model_rejected(exchange, model), exchange)
 
 

@@ -51,6 +51,17 @@ class Budget:
         return None if self.limit is None else max(0, self.limit - self.used)
 
 
+@dataclass(slots=True)
+class RequestDialect:
+    """How probes phrase a request so the target accepts it. OpenAI's reasoning models refuse max_tokens
+    (they want max_completion_tokens) and a temperature other than 1; the baseline probe learns that from
+    a 400 naming the parameter and retries in the accepted dialect."""
+
+    limit_key: str = "max_tokens"
+    temperature: bool = True
+    seed: bool = True
+
+
 @dataclass
 class Session:
     """Sends requests within the budget and judges every answer."""
@@ -66,6 +77,7 @@ class Session:
     consecutive_timeouts: int = 0
     exchanges_sent: int = 0
     deterministic: bool | None = None
+    dialect: RequestDialect = field(default_factory=RequestDialect)
     notes: list[str] = field(default_factory=list)
 
     def send(
