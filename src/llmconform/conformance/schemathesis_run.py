@@ -8,7 +8,8 @@ every harness exchange rule.
 Generation is bounded for speed and cost without changing the contract itself: positive cases come
 from a copy of the document whose request body schema is inlined and tightened (short strings, few
 messages, n <= 2, max_tokens <= 16); negative cases come from the document as written, so "invalid"
-always means invalid under the real contract. Both are pinned to the model under test.
+always means invalid under the real contract. Both are pinned to the model under test, and a case
+without an output limit gets one (16 tokens), so no generated request can ask for an unbounded answer.
 """
 
 from __future__ import annotations
@@ -90,11 +91,14 @@ def _run_operation(
         session.results.notes.append(f"schemathesis: no {mode.value} cases exist for {operation.label}")
 
 
-def _pin_body(body: Any, model: str, mode: GenerationMode) -> Any:
+def _pin_body(body: Any, session: Session, mode: GenerationMode) -> Any:
+    """Point a generated body at the model under test and bound what it may cost."""
     if not isinstance(body, dict):
         return body
     if isinstance(body.get("model"), str):
-        body["model"] = model
+        body["model"] = session.model
+    if all(body.get(key) is None for key in ("max_tokens", "max_completion_tokens")):
+        body[session.dialect.limit_key] = _BOUNDS["max_tokens"]  # never an unbounded answer on a paid API
     for key, bound in _BOUNDS.items():
         value = as_int(body.get(key))
         # In negative mode an out-of-range value may be the point of the case: only clamp valid values.
@@ -112,7 +116,7 @@ def _send_case(session: Session, case: Any, mode: GenerationMode, checks: list[A
     body: Any = None
     raw: bytes | None = None
     if "json" in kwargs:
-        body = _pin_body(kwargs["json"], session.model, mode)
+        body = _pin_body(kwargs["json"], session, mode)
         case.body = body
     elif kwargs.get("data") is not None:
         data = kwargs["data"]

@@ -1,0 +1,31 @@
+"""Against a URL a run is bounded: at most the budget in requests, and no answered request without an
+output limit (a live LLM costs money per token)."""
+
+from __future__ import annotations
+
+from llmconform.config import CheckConfig, TargetConfig
+from llmconform.conformance.runner import run_check
+from llmconform.exchange import Exchange
+from llmconform.json_numbers import as_int
+from llmconform.mock import DEFAULT_API_KEY, DEFAULT_MODELS, MockConfig, MockServer
+
+MAX_OUTPUT_TOKENS_PER_CHOICE = 64
+MAX_CHOICES = 3
+
+
+def test_every_answered_request_is_bounded_and_the_budget_holds() -> None:
+    sent: list[Exchange] = []
+    with MockServer(MockConfig()) as server:
+        config = CheckConfig(
+            target=TargetConfig(base_url=server.base_url, api_key=DEFAULT_API_KEY, model=DEFAULT_MODELS[0])
+        )
+        outcome, _ = run_check(config, command=["test"], say=lambda _text: None, on_sent=sent.append)
+    assert outcome.budget == 150
+    assert len(sent) == outcome.sent_requests <= 150
+    answered = [e for e in sent if e.ok and e.operation.endswith("/chat/completions")]
+    assert len(answered) > 50
+    for exchange in answered:
+        body = exchange.request_body
+        limits = [as_int(body[k]) for k in ("max_tokens", "max_completion_tokens") if body.get(k) is not None]
+        assert limits and all(v is not None and v <= MAX_OUTPUT_TOKENS_PER_CHOICE for v in limits), body
+        assert (as_int(body.get("n")) or 1) <= MAX_CHOICES, body
