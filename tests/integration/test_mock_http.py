@@ -443,6 +443,7 @@ FAULT_CASES: dict[str, Case] = {
     "server_error": _many,
     "undocumented_status": _post(temperature=5),
     "accept_invalid": _post(temperature=3, top_logprobs=25, n=0),
+    "parameter_limits_enforced": _post(logprobs=True, top_logprobs=21),
     "usage_counts_nonzero": _post(),
     "stop_sequence_ends_answer": _post(stop=" "),
     "reject_valid": _many,

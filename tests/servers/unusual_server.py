@@ -45,6 +45,11 @@ JSON bodies for 404/405 on unknown routes; the ``Bearer`` scheme matched case-in
 Headers: ``x-ratelimit-*`` with Go-style reset durations (``1m30.5s``, ``250ms``), ``x-request-id``.
 Tools: with ``tool_choice: "auto"`` a call that cannot fit ``max_tokens`` becomes a text answer; on
 ``required``/named it is cut off with ``finish_reason: "length"``.
+
+Breakages: :class:`Breakage` lists deliberate contract violations, each one a bug that real servers
+and gateways have shipped (contract-rules §D.2 cites most of them). ``Quirks.breakages`` is empty by
+default, so the server stays conformant; ``tests/integration/test_broken_servers.py`` turns them on
+one at a time and proves that ``llmconform check`` fails the server for each.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import uvicorn
@@ -93,6 +99,73 @@ LEXICON = (
     "zephyr", "東京", "straße", "Ωmega", "🌈", "☕", "señor", "élan",
 )
 # fmt: on
+
+
+class Breakage(StrEnum):
+    """A deliberate contract violation, modelled on a bug a real server or gateway shipped."""
+
+    # usage
+    USAGE_TOTAL_NOT_SUM = "usage_total_not_sum"  # total omits the completion (WordPress/ai-provider-for-google#22)
+    PROMPT_TOKENS_ZERO = "prompt_tokens_zero"  # a gateway that loses the prompt count reports 0 (§D.2)
+    UNARY_USAGE_MISSING = "unary_usage_missing"  # no usage object in a unary answer
+    CACHED_OVER_PROMPT = "cached_over_prompt"  # cached_tokens counted on top of prompt_tokens (new-api#4395)
+    # usage in streams
+    STREAM_USAGE_NULL = "stream_usage_null"  # include_usage honoured with usage null only (sglang#954)
+    UNREQUESTED_USAGE_CHUNK = "unrequested_usage_chunk"  # usage chunk without the opt-in (apfel#100)
+    USAGE_CHUNK_WITHOUT_CHOICES = "usage_chunk_without_choices"  # no choices key on it (ROCm/ATOM#1711)
+    USAGE_ON_FINISH_CHUNK = "usage_on_finish_chunk"  # usage rides the finish chunk, choices not empty
+    PARTIAL_USAGE_ON_EVERY_CHUNK = "partial_usage_on_every_chunk"  # no completion_tokens (vercel/ai#2763)
+    USAGE_CHUNK_EMPTY_IDENTITY = "usage_chunk_empty_identity"  # usage chunk with id "" and model "" (opencode#42918)
+    # max_tokens, stop, n
+    STOP_WHEN_TRUNCATED = "stop_when_truncated"  # "stop" though cut by max_tokens (LocalAI#3533, llama.cpp#7198)
+    OVER_MAX_TOKENS = "over_max_tokens"  # off by one: max_tokens + 1 tokens generated
+    STOP_SEQUENCE_INCLUDED = "stop_sequence_included"  # the matched stop string is left in the text
+    N_IGNORED = "n_ignored"  # one choice whatever n says (llama-cpp-python#1906, lmdeploy#1787)
+    DUPLICATE_CHOICE_INDICES = "duplicate_choice_indices"  # a fan-out gateway that leaves every index at 0
+    # logprobs
+    LOGPROBS_NULL = "logprobs_null"  # logprobs=true answered with "logprobs": null
+    TOP_LOGPROBS_OFF_BY_ONE = "top_logprobs_off_by_one"  # top_logprobs + 1 alternatives
+    POSITIVE_LOGPROB = "positive_logprob"  # the negative log-likelihood sent as the logprob (sign flipped)
+    LOGPROB_TOKENS_STRIPPED = (
+        "logprob_tokens_stripped"  # tokens without their whitespace: they no longer spell the text
+    )
+    # tools and structured output
+    TOOL_ARGUMENTS_OBJECT = "tool_arguments_object"  # arguments as a JSON object, not a string (TGI#2136)
+    TOOL_DELTA_WITHOUT_INDEX = "tool_delta_without_index"  # streamed tool-call fragments lack index (ollama#7881)
+    PARALLEL_CALLS_SAME_INDEX = "parallel_calls_same_index"  # two streamed calls both at index 0 (sglang#6310)
+    TOOL_CALLS_FINISH_WITHOUT_CALLS = "tool_calls_finish_without_calls"  # "tool_calls" whenever tools were sent
+    NAMED_TOOL_CHOICE_IGNORED = "named_tool_choice_ignored"  # a named tool_choice answered in prose
+    TOOL_CHOICE_NONE_IGNORED = "tool_choice_none_ignored"  # tool_choice "none" still calls a tool
+    JSON_MODE_PROSE = "json_mode_prose"  # json_object mode answered with prose around the JSON
+    JSON_SCHEMA_IGNORED = "json_schema_ignored"  # strict json_schema treated as plain json_object mode
+    # stream framing
+    MISSING_DONE = "missing_done"  # the stream ends without data: [DONE]
+    DATA_AFTER_DONE = "data_after_done"  # a gateway appends its own chunk after the upstream [DONE]
+    CHUNK_ID_CHANGES = "chunk_id_changes"  # a new id once the role chunk is out
+    TWO_FINISH_REASONS = "two_finish_reasons"  # a trailing chunk repeats the finish_reason
+    STREAM_DROPS_LAST_TOKEN = "stream_drops_last_token"  # the detokenizer never flushes: stream != unary
+    STREAM_AS_JSON = "stream_as_json"  # a stream sent with Content-Type application/json
+    NDJSON_STREAM = "ndjson_stream"  # ollama-style "{...}\n" lines instead of SSE events
+    # shape and media types
+    OBJECT_MISSING = "object_missing"  # no "object" field (async-openai#352)
+    CREATED_AS_STRING = "created_as_string"  # "created": "1718000000"
+    UNARY_TEXT_PLAIN = "unary_text_plain"  # unary JSON sent as text/plain
+    MODEL_NOT_LISTED = "model_not_listed"  # /v1/models drops the ":tag" of the ids the chat route accepts
+    # errors
+    ERROR_AS_STRING = "error_as_string"  # {"error": "..."} (autogen#757)
+    HTML_404 = "html_404"  # a proxy's HTML page for every 404
+    NO_KEY_ACCEPTED = "no_key_accepted"  # a request without Authorization is served (a dev-mode default)
+    UNKNOWN_MODEL_ACCEPTED = "unknown_model_accepted"  # an unknown model silently falls back to the default
+    MALFORMED_BODY_500 = "malformed_body_500"  # validation errors surface as 500 internal errors
+    ERRORS_WITH_STATUS_200 = "errors_with_status_200"  # the error object sent with HTTP 200
+    OUT_OF_RANGE_ACCEPTED = "out_of_range_accepted"  # top_logprobs > 20 and more than 4 stop sequences served
+    # only the streaming path is broken (gateways and servers often implement it separately)
+    STREAM_STOP_WHEN_TRUNCATED = "stream_stop_when_truncated"  # "stop" on streams cut by max_tokens
+    STREAM_N_IGNORED = "stream_n_ignored"  # streams carry choice 0 only, whatever n says
+    STREAM_LOGPROBS_MISSING = "stream_logprobs_missing"  # logprobs=true streams send "logprobs": null
+    STREAM_STOP_INCLUDED = "stream_stop_included"  # text is sent before the stop string is recognised
+    STREAM_USAGE_TOTAL_NOT_SUM = "stream_usage_total_not_sum"  # the usage chunk's total omits the prompt
+    STREAM_TOOL_ARGUMENTS_LOST = "stream_tool_arguments_lost"  # the streaming tool parser sends arguments "{}"
 
 
 @dataclass(frozen=True)
@@ -130,8 +203,14 @@ class Quirks:
     # Off: such values are refused with 422 instead (stricter than the contract; llmconform only warns).
     integral_floats_as_ints: bool = True
 
+    # Deliberate contract violations; none by default, so the server is conformant.
+    breakages: frozenset[Breakage] = frozenset()
+
     def without(self, *names: str) -> Quirks:
         return dataclasses.replace(self, **dict.fromkeys(names, False))
+
+    def broken(self, breakage: Breakage) -> bool:
+        return breakage in self.breakages
 
 
 # --------------------------------------------------------------------------------- errors
@@ -161,12 +240,28 @@ def _json_response(obj: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def _error_response(err: ApiError, headers: dict[str, str] | None = None) -> Response:
-    body = {
+_HTML_404 = """<html>
+<head><title>404 Not Found</title></head>
+<body>
+<center><h1>404 Not Found</h1></center>
+<hr><center>nginx</center>
+</body>
+</html>
+"""
+
+
+def _error_response(err: ApiError, headers: dict[str, str] | None = None, quirks: Quirks | None = None) -> Response:
+    quirks = quirks or Quirks()
+    status = 200 if quirks.broken(Breakage.ERRORS_WITH_STATUS_200) else err.status
+    if err.status == 404 and quirks.broken(Breakage.HTML_404):
+        return Response(_HTML_404, status_code=404, headers=headers, media_type="text/html")
+    body: dict[str, Any] = {
         "error": {"code": err.code, "param": err.param, "type": err.type, "message": err.message},
         "x_vendor": {"trace": uuid.uuid4().hex[:12]},
     }
-    return _json_response(body, err.status, headers)
+    if quirks.broken(Breakage.ERROR_AS_STRING):
+        body = {"error": err.message}
+    return _json_response(body, status, headers)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -189,6 +284,8 @@ class _Validator:
     def __init__(self, quirks: Quirks) -> None:
         self.type_status = 422 if quirks.status_422_for_types else 400
         self.integral_floats = quirks.integral_floats_as_ints
+        out_of_range = quirks.broken(Breakage.OUT_OF_RANGE_ACCEPTED)
+        self.top_logprobs_max, self.stop_max = (None, 1000) if out_of_range else (20, 4)
 
     def type_error(self, param: str, expected: str) -> ApiError:
         return ApiError(
@@ -344,7 +441,7 @@ class _Validator:
         self.number(b, "seed", None, None, integer=True)
         self.number(b, "presence_penalty", -2, 2)
         self.number(b, "frequency_penalty", -2, 2)
-        self.number(b, "top_logprobs", 0, 20, integer=True)
+        self.number(b, "top_logprobs", 0, self.top_logprobs_max, integer=True)
         self.boolean(b, "logprobs", "logprobs")
         self.boolean(b, "stream", "stream")
         self.string(b, "user", "user")
@@ -352,7 +449,7 @@ class _Validator:
             stop = b["stop"]
             if not isinstance(stop, list):
                 raise self.type_error("stop", "a string, an array of strings or null")
-            if not 1 <= len(stop) <= 4:
+            if not 1 <= len(stop) <= self.stop_max:
                 raise self.value_error("stop", "expected between 1 and 4 stop sequences.")
             if not all(isinstance(s, str) for s in stop):
                 raise self.type_error("stop", "an array of strings")
@@ -607,6 +704,7 @@ class GeneratedChoice:
     tokens: list[str] = field(default_factory=list)
     finish_reason: str = "stop"
     tool_call: dict[str, str] | None = None  # id, name, arguments
+    more_calls: list[dict[str, str]] = field(default_factory=list)  # parallel calls after the first one
     completion_tokens: int = 0
     logprobs: list[dict[str, Any]] | None = None
 
@@ -615,13 +713,14 @@ class GeneratedChoice:
         return None if self.tool_call else "".join(self.tokens)
 
 
-def _cut_at_stop(tokens: list[str], stops: list[str]) -> tuple[list[str], bool]:
+def _cut_at_stop(tokens: list[str], stops: list[str], keep_stop: bool = False) -> tuple[list[str], bool]:
     text = "".join(tokens)
-    hits = [text.find(s) for s in stops if s]
-    hits = [h for h in hits if h >= 0]
+    hits = [(text.find(s), len(s)) for s in stops if s]
+    hits = [(h, n) for h, n in hits if h >= 0]
     if not hits:
         return tokens, False
-    cut = min(hits)
+    at, length = min(hits)
+    cut = at + length if keep_stop else at  # keep_stop: the matched stop string stays in the text
     out: list[str] = []
     pos = 0
     for t in tokens:
@@ -654,6 +753,12 @@ def _logprob_entries(tokens: list[str], k: int, rng: _Stream, quirks: Quirks) ->
             lp_j = round(math.log(probs[j]), 6)
             alternatives.append({"token": tok, "bytes": list(tok.encode("utf-8")), "logprob": lp_j})
         lp = round(math.log(probs[rank]), 6)
+        if quirks.broken(Breakage.POSITIVE_LOGPROB):  # the negative log-likelihood, sign and all
+            lp = -lp
+            for alt in alternatives:
+                alt["logprob"] = -alt["logprob"]
+        if quirks.broken(Breakage.LOGPROB_TOKENS_STRIPPED):
+            t = t.strip()
         entries.append({"logprob": lp, "token": t, "top_logprobs": alternatives, "bytes": list(t.encode("utf-8"))})
     return entries
 
@@ -661,7 +766,9 @@ def _logprob_entries(tokens: list[str], k: int, rng: _Stream, quirks: Quirks) ->
 def generate(body: dict[str, Any], quirks: Quirks) -> list[GeneratedChoice]:
     model = body["model"]
     canon = json.dumps(body["messages"], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    n = int(body.get("n") or 1)
+    stream = body.get("stream") is True
+    n_ignored = quirks.broken(Breakage.N_IGNORED) or (stream and quirks.broken(Breakage.STREAM_N_IGNORED))
+    n = 1 if n_ignored else int(body.get("n") or 1)
     limits = [int(body[k]) for k in ("max_tokens", "max_completion_tokens") if body.get(k) is not None]
     limit = min(limits) if limits else None
     stop = body.get("stop")
@@ -673,7 +780,9 @@ def generate(body: dict[str, Any], quirks: Quirks) -> list[GeneratedChoice]:
     top_k = int(body.get("top_logprobs") or 0)
 
     target: dict[str, Any] | None = None
-    if tools and tool_choice != "none":
+    if isinstance(tool_choice, dict) and quirks.broken(Breakage.NAMED_TOOL_CHOICE_IGNORED):
+        pass  # the named tool is never forced: the "model" answers in prose
+    elif tools and (tool_choice != "none" or quirks.broken(Breakage.TOOL_CHOICE_NONE_IGNORED)):
         if isinstance(tool_choice, dict):
             target = next(f for f in tools if f["name"] == tool_choice["function"]["name"])
         elif tool_choice == "required":
@@ -698,9 +807,19 @@ def generate(body: dict[str, Any], quirks: Quirks) -> list[GeneratedChoice]:
                 if over:  # required / named: the call is cut off, like any other output
                     arg_tokens = arg_tokens[: max(0, limit - name_cost)]  # type: ignore[operator]
                     arguments = "".join(arg_tokens)
-                    ch.finish_reason = "length"
+                    ch.finish_reason = "stop" if quirks.broken(Breakage.STOP_WHEN_TRUNCATED) else "length"
                 ch.tool_call = {"id": "call_" + rng.seed.hex()[:20], "name": target["name"], "arguments": arguments}
                 ch.completion_tokens = name_cost + len(arg_tokens)
+                if quirks.broken(Breakage.PARALLEL_CALLS_SAME_INDEX) and not over:  # a second, parallel call
+                    more = json.dumps(
+                        instance_for(target.get("parameters") or {"type": "object"}, rng),
+                        ensure_ascii=False,
+                        separators=(",", ":"),
+                    )
+                    ch.more_calls.append(
+                        {"id": "call_" + rng.seed.hex()[20:40], "name": target["name"], "arguments": more}
+                    )
+                    ch.completion_tokens += name_cost + len(tokenize(more))
                 choices.append(ch)
                 continue
         if fmt["type"] == "json_object":
@@ -711,7 +830,13 @@ def generate(body: dict[str, Any], quirks: Quirks) -> list[GeneratedChoice]:
                 "mood": "🦊",
             }
             text = json.dumps(obj, ensure_ascii=False, indent=1 if quirks.pretty_json_content else None)
+            if quirks.broken(Breakage.JSON_MODE_PROSE):
+                text = f"Sure! Here is the JSON you asked for:\n{text}\nLet me know if you need anything else."
             tokens = tokenize(text)
+        elif fmt["type"] == "json_schema" and quirks.broken(Breakage.JSON_SCHEMA_IGNORED):
+            # the schema is dropped and the request served as json_object mode
+            obj = {"answer": "".join(_prose(rng)).strip(), "confidence": 0.75, "ok": True}
+            tokens = tokenize(json.dumps(obj, ensure_ascii=False))
         elif fmt["type"] == "json_schema":
             schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
             indent = 1 if quirks.pretty_json_content else None
@@ -719,15 +844,22 @@ def generate(body: dict[str, Any], quirks: Quirks) -> list[GeneratedChoice]:
             tokens = tokenize(text)
         else:
             tokens = _prose(rng, quirks.unicode_line_separator)
-        tokens, _ = _cut_at_stop(tokens, stops)
-        ch.finish_reason = "stop"
+        keep_stop = quirks.broken(Breakage.STOP_SEQUENCE_INCLUDED)
+        keep_stop |= stream and quirks.broken(Breakage.STREAM_STOP_INCLUDED)
+        tokens, _ = _cut_at_stop(tokens, stops, keep_stop)
+        ch.finish_reason = "tool_calls" if tools and quirks.broken(Breakage.TOOL_CALLS_FINISH_WITHOUT_CALLS) else "stop"
         if limit is not None and len(tokens) > limit:
-            tokens = tokens[:limit]
-            ch.finish_reason = "length"
+            tokens = tokens[: limit + 1 if quirks.broken(Breakage.OVER_MAX_TOKENS) else limit]
+            stop_on_cut = quirks.broken(Breakage.STOP_WHEN_TRUNCATED)
+            stop_on_cut |= stream and quirks.broken(Breakage.STREAM_STOP_WHEN_TRUNCATED)
+            ch.finish_reason = "stop" if stop_on_cut else "length"
         ch.tokens = tokens
         ch.completion_tokens = len(tokens)
-        if want_logprobs:
-            ch.logprobs = _logprob_entries(tokens, top_k, _Stream(model, canon, str(i), "logprobs"), quirks)
+        no_logprobs = quirks.broken(Breakage.LOGPROBS_NULL)
+        no_logprobs |= stream and quirks.broken(Breakage.STREAM_LOGPROBS_MISSING)
+        if want_logprobs and not no_logprobs:
+            k = top_k + 1 if quirks.broken(Breakage.TOP_LOGPROBS_OFF_BY_ONE) else top_k
+            ch.logprobs = _logprob_entries(tokens, k, _Stream(model, canon, str(i), "logprobs"), quirks)
         choices.append(ch)
     return choices
 
@@ -735,17 +867,36 @@ def generate(body: dict[str, Any], quirks: Quirks) -> list[GeneratedChoice]:
 # ------------------------------------------------------------------------------ rendering
 
 
-def _usage(prompt: int, completion: int) -> dict[str, Any]:
+def _usage(prompt: int, completion: int, quirks: Quirks) -> dict[str, Any]:
+    if quirks.broken(Breakage.PROMPT_TOKENS_ZERO):
+        prompt = 0
+    details = None
+    if quirks.broken(Breakage.CACHED_OVER_PROMPT):  # cache reads counted on top of an uncached prompt count
+        details = {"cached_tokens": prompt + 1024, "audio_tokens": 0}
     return {
-        "total_tokens": prompt + completion,
+        "total_tokens": prompt if quirks.broken(Breakage.USAGE_TOTAL_NOT_SUM) else prompt + completion,
         "completion_tokens": completion,
         "prompt_tokens": prompt,
-        "prompt_tokens_details": None,
+        "prompt_tokens_details": details,
     }
 
 
-def _tool_call_obj(tc: dict[str, str]) -> dict[str, Any]:
-    return {"function": {"arguments": tc["arguments"], "name": tc["name"]}, "type": "function", "id": tc["id"]}
+def _arguments(arguments: str, quirks: Quirks) -> Any:
+    if quirks.broken(Breakage.TOOL_ARGUMENTS_OBJECT):
+        try:
+            return json.loads(arguments)
+        except ValueError:
+            return {}
+    return arguments
+
+
+def _tool_call_obj(tc: dict[str, str], quirks: Quirks) -> dict[str, Any]:
+    arguments = _arguments(tc["arguments"], quirks)
+    return {"function": {"arguments": arguments, "name": tc["name"]}, "type": "function", "id": tc["id"]}
+
+
+def _created(created: int, quirks: Quirks) -> int | str:
+    return str(created) if quirks.broken(Breakage.CREATED_AS_STRING) else created
 
 
 def unary_body(
@@ -755,25 +906,31 @@ def unary_body(
     for ch in choices:
         msg: dict[str, Any] = {"content": ch.content, "role": "assistant", "reasoning_content": None, "refusal": None}
         if ch.tool_call:
-            msg["tool_calls"] = [_tool_call_obj(ch.tool_call)]
-        c: dict[str, Any] = {"finish_reason": ch.finish_reason, "message": msg, "index": ch.index}
+            msg["tool_calls"] = [_tool_call_obj(tc, quirks) for tc in (ch.tool_call, *ch.more_calls)]
+        index = 0 if quirks.broken(Breakage.DUPLICATE_CHOICE_INDICES) else ch.index
+        c: dict[str, Any] = {"finish_reason": ch.finish_reason, "message": msg, "index": index}
         if body.get("logprobs"):
             c["logprobs"] = None if ch.logprobs is None else {"content": ch.logprobs, "refusal": None}
         rendered.append(c)
     if quirks.reverse_choices:
         rendered.reverse()
     prompt = count_prompt_tokens(body)
-    return {
-        "usage": _usage(prompt, sum(ch.completion_tokens for ch in choices)),
+    out = {
+        "usage": _usage(prompt, sum(ch.completion_tokens for ch in choices), quirks),
         "choices": rendered,
         "model": model_out,
         "x_vendor": {"engine": "unusual", "lexicon": len(LEXICON)},
         "object": "chat.completion",
-        "created": created,
+        "created": _created(created, quirks),
         "id": cid,
         "system_fingerprint": None,
         "service_tier": "default",
     }
+    if quirks.broken(Breakage.UNARY_USAGE_MISSING):
+        del out["usage"]
+    if quirks.broken(Breakage.OBJECT_MISSING):
+        del out["object"]
+    return out
 
 
 def _groups(tokens: list[str], rng: _Stream) -> list[list[str]]:
@@ -790,6 +947,7 @@ def stream_chunks(
 ) -> list[dict[str, Any]]:
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     want_logprobs = bool(body.get("logprobs"))
+    prompt_tokens = count_prompt_tokens(body)
     seq = 0
 
     def chunk(choice_list: list[dict[str, Any]]) -> dict[str, Any]:
@@ -798,15 +956,19 @@ def stream_chunks(
         c: dict[str, Any] = {
             "choices": choice_list,
             "object": "chat.completion.chunk",
-            "id": cid,
-            "created": created,
+            "id": cid + "-2" if seq > 1 and quirks.broken(Breakage.CHUNK_ID_CHANGES) else cid,
+            "created": _created(created, quirks),
             "model": model_out,
             "system_fingerprint": None,
             "service_tier": "default",
             "x_vendor": {"seq": seq},
         }
+        if quirks.broken(Breakage.OBJECT_MISSING):
+            del c["object"]
         if include_usage:
             c["usage"] = None
+            if quirks.broken(Breakage.PARTIAL_USAGE_ON_EVERY_CHUNK):  # running usage, completion_tokens missing
+                c["usage"] = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
         return c
 
     # per choice: a queue of stream-choice objects, emitted round by round
@@ -814,23 +976,31 @@ def stream_chunks(
     for ch in choices:
         q: list[dict[str, Any]] = []
         if ch.tool_call:
-            tc = {
-                "index": 0,
-                "id": ch.tool_call["id"],
-                "type": "function",
-                "function": {"name": ch.tool_call["name"], "arguments": ch.tool_call["arguments"]},
-            }
+            tcs = []
+            for k, call in enumerate((ch.tool_call, *ch.more_calls)):
+                arguments = _arguments(call["arguments"], quirks)
+                if quirks.broken(Breakage.STREAM_TOOL_ARGUMENTS_LOST):
+                    arguments = "{}"
+                tc = {
+                    "index": 0 if quirks.broken(Breakage.PARALLEL_CALLS_SAME_INDEX) else k,
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": arguments},
+                }
+                if quirks.broken(Breakage.TOOL_DELTA_WITHOUT_INDEX):
+                    del tc["index"]
+                tcs.append(tc)
             if quirks.tool_call_in_one_chunk:
                 q.append(
                     {
-                        "delta": {"role": "assistant", "content": None, "tool_calls": [tc]},
+                        "delta": {"role": "assistant", "content": None, "tool_calls": tcs},
                         "index": ch.index,
                         "finish_reason": ch.finish_reason,
                     }
                 )
             else:
                 q.append({"delta": {"role": "assistant", "content": None}, "index": ch.index, "finish_reason": None})
-                q.append({"delta": {"tool_calls": [tc]}, "index": ch.index, "finish_reason": None})
+                q.append({"delta": {"tool_calls": tcs}, "index": ch.index, "finish_reason": None})
                 q.append({"delta": {}, "index": ch.index, "finish_reason": ch.finish_reason})
             if want_logprobs:
                 for item in q:
@@ -838,7 +1008,8 @@ def stream_chunks(
             queues.append(q)
             continue
         q.append({"index": ch.index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None})
-        groups = _groups(ch.tokens, _Stream(cid, str(ch.index))) or [[]]
+        tokens = ch.tokens[:-1] if quirks.broken(Breakage.STREAM_DROPS_LAST_TOKEN) else ch.tokens
+        groups = _groups(tokens, _Stream(cid, str(ch.index))) or [[]]
         pos = 0
         for gi, g in enumerate(groups):
             last = gi == len(groups) - 1
@@ -852,6 +1023,8 @@ def stream_chunks(
                 item["finish_reason"] = None
             if want_logprobs and ch.logprobs is not None:
                 item["logprobs"] = {"content": ch.logprobs[pos : pos + len(g)], "refusal": None}
+            elif want_logprobs:
+                item["logprobs"] = None
             pos += len(g)
             q.append(item)
             if quirks.empty_delta_chunks and gi == 0 and not last:
@@ -864,9 +1037,22 @@ def stream_chunks(
         order.reverse()
     while any(queues):
         out.append(chunk([queues[i].pop(0) for i in order if queues[i]]))
-    if include_usage:
+    if quirks.broken(Breakage.TWO_FINISH_REASONS):  # a trailing chunk repeats every finish_reason
+        out.append(chunk([{"index": ch.index, "delta": {}, "finish_reason": ch.finish_reason} for ch in choices]))
+    usage = _usage(prompt_tokens, sum(ch.completion_tokens for ch in choices), quirks)
+    if quirks.broken(Breakage.STREAM_USAGE_TOTAL_NOT_SUM):
+        usage["total_tokens"] = usage["completion_tokens"]
+    if quirks.broken(Breakage.USAGE_ON_FINISH_CHUNK) and include_usage:
+        out[-1]["usage"] = usage  # no separate chunk: the usage rides on the last one, choices and all
+    elif quirks.broken(Breakage.STREAM_USAGE_NULL) and include_usage:
+        pass  # every chunk says "usage": null, and no usage chunk follows
+    elif include_usage or quirks.broken(Breakage.UNREQUESTED_USAGE_CHUNK):
         final = chunk([])
-        final["usage"] = _usage(count_prompt_tokens(body), sum(ch.completion_tokens for ch in choices))
+        final["usage"] = usage
+        if quirks.broken(Breakage.USAGE_CHUNK_WITHOUT_CHOICES):
+            del final["choices"]
+        if quirks.broken(Breakage.USAGE_CHUNK_EMPTY_IDENTITY):
+            final["id"] = final["model"] = ""
         out.append(final)
     return out
 
@@ -902,7 +1088,11 @@ def sse_bytes(chunks: list[dict[str, Any]], quirks: Quirks) -> bytes:
             parts.append(": keep-alive\r\n\r\n")
         if quirks.dataless_event and j == 1:
             parts.append("event: ping\r\nid: ping-1\r\n\r\n")  # no data: WHATWG says do not dispatch
-    parts.append(f"id: {len(chunks) + 1}\r\ndata:[DONE]\r\n\r\n" if quirks.ids else "data:[DONE]\r\n\r\n")
+    if not quirks.broken(Breakage.MISSING_DONE):
+        parts.append(f"id: {len(chunks) + 1}\r\ndata:[DONE]\r\n\r\n" if quirks.ids else "data:[DONE]\r\n\r\n")
+    if quirks.broken(Breakage.DATA_AFTER_DONE):  # a gateway's own trailer after the upstream's [DONE]
+        trailer = {**chunks[-1], "choices": [], "x_gateway": {"cost": "0"}}
+        parts.append(f"data: {json.dumps(trailer, ensure_ascii=False)}\r\n\r\n")
     if quirks.comment_after_done:
         parts.append(": stream closed, goodbye\r\n")
     return "".join(parts).encode("utf-8")
@@ -932,6 +1122,8 @@ def create_app(api_key: str = API_KEY, quirks: Quirks | None = None) -> Starlett
 
     def authorise(request: Request) -> None:
         header = request.headers.get("authorization", "")
+        if not header and quirks.broken(Breakage.NO_KEY_ACCEPTED):
+            return  # "auth is optional in development"
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or token.strip() != api_key:
             raise ApiError(
@@ -945,7 +1137,7 @@ def create_app(api_key: str = API_KEY, quirks: Quirks | None = None) -> Starlett
         data = [
             {
                 "owned_by": "unusual-labs",
-                "id": mid,
+                "id": mid.partition(":")[0] if quirks.broken(Breakage.MODEL_NOT_LISTED) else mid,
                 "created": info["created"],
                 "object": "model",
                 "root": mid,
@@ -963,12 +1155,17 @@ def create_app(api_key: str = API_KEY, quirks: Quirks | None = None) -> Starlett
         if len(raw) > MAX_BODY:
             raise ApiError(413, "The request body is too large.", code="request_too_large")
         try:
-            text = raw.decode("utf-8")
-            body = json.loads(text, parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError) as exc:
-            message = f"We could not parse the JSON body of your request ({exc})."
-            raise ApiError(400, message, code="invalid_json") from None
-        body = validator.body(body)
+            try:
+                text = raw.decode("utf-8")
+                body = json.loads(text, parse_constant=_reject_constant)
+            except (UnicodeDecodeError, ValueError) as exc:
+                message = f"We could not parse the JSON body of your request ({exc})."
+                raise ApiError(400, message, code="invalid_json") from None
+            body = validator.body(body)
+        except ApiError as exc:
+            if quirks.broken(Breakage.MALFORMED_BODY_500):  # the handler crashes on what it cannot read
+                raise ApiError(500, "Internal server error", type_="server_error") from exc
+            raise
         stream = body.get("stream") is True
         if body.get("stream_options") is not None and not stream:
             raise ApiError(
@@ -977,6 +1174,8 @@ def create_app(api_key: str = API_KEY, quirks: Quirks | None = None) -> Starlett
                 param="stream_options",
                 code="invalid_value",
             )
+        if body["model"] not in MODELS and quirks.broken(Breakage.UNKNOWN_MODEL_ACCEPTED):
+            body = {**body, "model": DEFAULT_MODEL}  # a silent fallback to the default model
         if body["model"] not in MODELS:
             raise ApiError(
                 404,
@@ -1006,21 +1205,31 @@ def create_app(api_key: str = API_KEY, quirks: Quirks | None = None) -> Starlett
         model_out = MODELS[body["model"]]["dated"] if quirks.dated_model else body["model"]
         if not stream:
             payload = unary_body(body, choices, quirks, cid, created, model_out)
+            unary_type = "application/json; charset=utf-8"
+            if quirks.broken(Breakage.UNARY_TEXT_PLAIN):
+                unary_type = "text/plain; charset=utf-8"
             if not quirks.chunked_unary:
-                return _json_response(payload)
+                return Response(_json_bytes(payload) + b"\n", media_type=unary_type)
             data = (b"\n" if quirks.leading_whitespace_json else b"") + _json_bytes(payload, indent=1) + b"\n"
-            return StreamingResponse(_drip(data, True), media_type="application/json; charset=utf-8")
-        data = sse_bytes(stream_chunks(body, choices, quirks, cid, created, model_out), quirks)
+            return StreamingResponse(_drip(data, True), media_type=unary_type)
+        chunks = stream_chunks(body, choices, quirks, cid, created, model_out)
+        if quirks.broken(Breakage.NDJSON_STREAM):  # ollama's framing relayed under an SSE content type
+            data = b"".join(_json_bytes(c) + b"\n" for c in chunks)
+        else:
+            data = sse_bytes(chunks, quirks)
+        stream_type = "text/event-stream; charset=utf-8"
+        if quirks.broken(Breakage.STREAM_AS_JSON):
+            stream_type = "application/json"
         return StreamingResponse(
             _drip(data, quirks.tiny_writes),
-            media_type="text/event-stream; charset=utf-8",
+            media_type=stream_type,
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         headers = {"www-authenticate": 'Bearer realm="unusual"'} if exc.status == 401 else None
-        return _error_response(exc, headers)
+        return _error_response(exc, headers, quirks)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -1029,7 +1238,7 @@ def create_app(api_key: str = API_KEY, quirks: Quirks | None = None) -> Starlett
             f"{request.method} {request.url.path}: {exc.detail}",
             code="not_found" if exc.status_code == 404 else None,
         )
-        return _error_response(err, dict(exc.headers or {}))
+        return _error_response(err, dict(exc.headers or {}), quirks)
 
     middleware = []
     if quirks.rate_limit_headers:

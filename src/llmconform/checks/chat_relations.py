@@ -167,6 +167,17 @@ def invalid_request_rejected(exchange: Exchange, what: str) -> Iterator[Violatio
     yield from _refused_with(exchange, (400, 422), what)
 
 
+@relation_rule("parameter_limits_enforced", family="chat", severity=Severity.ERROR)
+def parameter_limits_enforced(exchange: Exchange, what: str) -> Iterator[Violation]:
+    """A request over a documented limit (more than 4 stop sequences, top_logprobs above 20) is refused with 400.
+
+    Source: contract-rules.md F O5 ("stop allows at most 4 items, otherwise 400", MUST) and O7 ("top_logprobs
+    > 20 -> 400", MUST); OpenAI openapi.yaml StopConfiguration (maxItems 4) and top_logprobs (maximum 20);
+    vLLM test_chat.py (top_logprobs 21 -> BadRequestError). Another 4xx is a warning.
+    """
+    yield from _refused_with(exchange, (400, 422), what)
+
+
 @relation_rule("model_listed", family="models", severity=Severity.ERROR)
 def model_listed(models: Exchange, model: str) -> Iterator[Violation]:
     """GET /v1/models lists the model the run is checking (a model the chat route accepts is listed).

@@ -172,6 +172,12 @@ def stream_tool_call_deltas(exchange: Exchange) -> Iterator[Violation]:
         ids = [call.id for call in choice.tool_calls if call.id is not None]
         if len(ids) != len(set(ids)):
             yield f"choice {choice.index}: Expected: distinct tool-call ids per index. Received: {ids}"
+        for call in choice.tool_calls:
+            if len(call.ids_seen) > 1:
+                yield (
+                    f"choice {choice.index}: Expected: one call (one id) per index. Received: ids "
+                    f"{call.ids_seen} at index {call.index} (a second call must take the next index)"
+                )
 
 
 @exchange_rule("stream_sdk_compatible", family="chat", severity=Severity.WARNING, applies=is_stream_answer)

@@ -19,6 +19,7 @@ from llmconform.checks.chat_relations import (
     first_choice,
     invalid_request_rejected,
     model_listed,
+    parameter_limits_enforced,
     stop_sequence_ends_answer,
     stream_matches_unary,
     truncation_finish_reason_length,
@@ -78,7 +79,7 @@ ADAPT_ATTEMPTS = 3
 # Requests each probe sends, so the run can state its plan before it starts (adaptation retries aside).
 PLANNED_REQUESTS: dict[str, int] = {
     "baseline": 2,
-    "truncation": 2,
+    "truncation": 3,
     "stop": 1,
     "stream": 2,
     "n": 2,
@@ -88,6 +89,7 @@ PLANNED_REQUESTS: dict[str, int] = {
     "auth": 2,
     "unknown_model": 1,
     "invalid": 3,
+    "limits": 2,
 }
 MODELS_PLANNED_REQUESTS = 1
 
@@ -172,6 +174,7 @@ def run_chat_probes(session: Session) -> None:
     probe_auth(session)
     probe_unknown_model(session)
     probe_invalid_requests(session)
+    probe_parameter_limits(session)
 
 
 def run_models_probes(session: Session) -> None:
@@ -216,11 +219,13 @@ def probe_truncation(session: Session, baseline: Baseline) -> None:
         session.skip("truncation_finish_reason_length", f"the baseline answer used {full} completion tokens (< 3)")
         return
     limit = max(1, min(8, full // 2))
-    for key in ("max_tokens", "max_completion_tokens"):
+    for key, stream in (("max_tokens", False), ("max_completion_tokens", False), (session.dialect.limit_key, True)):
         body = base_request(session)
         body.pop(session.dialect.limit_key)
         body[key] = limit
-        cut = session.chat(body, f"truncation: {key}={limit}")
+        if stream:
+            body["stream"] = True
+        cut = session.chat(body, f"truncation: {key}={limit}{', stream' if stream else ''}")
         if cut.ok:
             session.judge(
                 "truncation_finish_reason_length",
@@ -271,20 +276,37 @@ def probe_stream(session: Session, baseline: Baseline) -> None:
         )
 
 
+def unary_and_stream(session: Session, body: dict[str, Any], label: str) -> None:
+    """Send ``body`` unary and streamed (with usage) and judge that the stream tells the same answer.
+
+    When they differ, the unary request is repeated once: only a target that repeats its unary answer
+    is held to a streamed answer equal to it (otherwise just prompt_tokens are compared)."""
+    unary = session.chat(body, f"{label}: unary")
+    streamed = session.chat({**body, "stream": True, "stream_options": {"include_usage": True}}, f"{label}: stream")
+    if not (unary.ok and streamed.ok):
+        return
+    if list(stream_matches_unary(unary, streamed, deterministic=True)):
+        again = session.chat(body, f"{label}: unary, repeated")
+        deterministic = again.ok and answer_signature(again) == answer_signature(unary)
+    else:
+        deterministic = True
+    session.judge("stream_matches_unary", stream_matches_unary(unary, streamed, deterministic), streamed, unary)
+
+
+def answer_signature(exchange: Exchange) -> list[tuple[Any, Any, Any, list[tuple[Any, Any]]]]:
+    """What two answers to the same deterministic request must share: per choice text, finish, tool calls."""
+    return [
+        (c.index, c.text, c.finish_reason, [(t.name, t.arguments) for t in c.tool_calls])
+        for c in sorted(chat_view(exchange).choices, key=lambda c: repr(c.index))
+    ]
+
+
 def probe_n(session: Session) -> None:
-    session.chat(base_request(session, n=2, limit=16), "n=2: unary")
-    session.chat(
-        base_request(session, n=2, limit=16, stream=True, stream_options={"include_usage": True}),
-        "n=2: stream",
-    )
+    unary_and_stream(session, base_request(session, n=2, limit=16), "n=2")
 
 
 def probe_logprobs(session: Session) -> None:
-    session.chat(base_request(session, logprobs=True, top_logprobs=2, limit=16), "logprobs: unary")
-    session.chat(
-        base_request(session, logprobs=True, top_logprobs=2, limit=16, stream=True),
-        "logprobs: stream",
-    )
+    unary_and_stream(session, base_request(session, logprobs=True, top_logprobs=2, limit=16), "logprobs")
 
 
 def _tool_request(session: Session, tool_choice: Any, **params: Any) -> dict[str, Any]:
@@ -300,18 +322,15 @@ def _tool_request(session: Session, tool_choice: Any, **params: Any) -> dict[str
 
 def probe_tools(session: Session) -> None:
     named = {"type": "function", "function": {"name": "get_weather"}}
-    session.chat(_tool_request(session, named), "tools: named tool_choice, unary")
-    session.chat(_tool_request(session, named, stream=True), "tools: named tool_choice, stream")
+    unary_and_stream(session, _tool_request(session, named), "tools: named tool_choice")
     session.chat(_tool_request(session, "required"), "tools: tool_choice required")
     session.chat(_tool_request(session, "none"), "tools: tool_choice none")
 
 
 def probe_json(session: Session) -> None:
     json_object = {"type": "json_object"}
-    session.chat(probe_request(session, JSON_PROMPT, system=None, response_format=json_object), "json_object: unary")
-    session.chat(
-        probe_request(session, JSON_PROMPT, system=None, response_format=json_object, stream=True),
-        "json_object: stream",
+    unary_and_stream(
+        session, probe_request(session, JSON_PROMPT, system=None, response_format=json_object), "json_object"
     )
     schema_format = {
         "type": "json_schema",
@@ -360,3 +379,14 @@ def probe_invalid_requests(session: Session) -> None:
             headers={"content-type": "application/json"},
         )
         session.judge("invalid_request_rejected", invalid_request_rejected(exchange, what), exchange)
+
+
+def probe_parameter_limits(session: Session) -> None:
+    """The two request limits the rule table states as MUST: at most 4 stop sequences, top_logprobs <= 20."""
+    cases = [
+        ("5 stop sequences (at most 4)", base_request(session, stop=["a1", "b2", "c3", "d4", "e5"], limit=4)),
+        ("top_logprobs 21 (at most 20)", base_request(session, logprobs=True, top_logprobs=21, limit=4)),
+    ]
+    for what, body in cases:
+        exchange = session.chat(body, f"limits: {what}")
+        session.judge("parameter_limits_enforced", parameter_limits_enforced(exchange, what), exchange)

@@ -32,6 +32,7 @@ class ToolCallView:
     name: Any = None
     arguments: Any = None
     fragments: int = 0
+    ids_seen: list[Any] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -273,6 +274,8 @@ def _merge_tool_fragment(choice: ChoiceView, fragment: dict[str, Any]) -> None:
         choice.tool_calls.append(call)
     call.fragments += 1
     if fragment.get("id") is not None:
+        if fragment["id"] not in call.ids_seen:
+            call.ids_seen.append(fragment["id"])
         call.id = fragment["id"]
     if fragment.get("type") is not None:
         call.type = fragment["type"]

@@ -26,7 +26,7 @@ from llmconform.mock.content import generate
 from llmconform.mock.errors import SERVER_ERROR, ApiError, error_response
 from llmconform.mock.faults import FAULT_HEADER, STALL_S, active_faults
 from llmconform.mock.request import ChatRequest
-from llmconform.mock.validation import BodyValidator
+from llmconform.mock.validation import BodyValidator, Violation
 from llmconform.mock.wire import Envelope, content_rounds, stream_rounds, unary_body
 
 __all__ = ["MODEL_CREATED", "MODEL_OWNER", "ChatEndpoints", "new_request_id"]
@@ -183,7 +183,7 @@ class ChatEndpoints:
                 faults,
             )
         violation = self._validator.violation(body)
-        if violation is not None and not (violation.range_only and "accept_invalid" in faults):
+        if violation is not None and not (violation.range_only and _lets_through(violation, faults)):
             error = ApiError(400, violation.message, param=violation.param, code=violation.code)
             return self._bad_request(error, faults)
         return body
@@ -260,6 +260,13 @@ class ChatEndpoints:
         media = "text/plain" if "content_type_declared" in faults else _JSON
         body = unary_body(envelope, completion, faults)
         return Response(body, media_type=media, headers={"x-request-id": request_id})
+
+
+def _lets_through(violation: Violation, faults: frozenset[str]) -> bool:
+    """Whether a fault accepts this range violation (all of them, or only the stop / top_logprobs limits)."""
+    if "accept_invalid" in faults:
+        return True
+    return "parameter_limits_enforced" in faults and violation.param in ("stop", "top_logprobs")
 
 
 async def _paced(rounds: list[bytes], ttft: float, itl: float) -> AsyncIterator[bytes]:

@@ -63,6 +63,7 @@ FAULTS: dict[str, str] = {
     "server_error": "About one in three valid chat requests (by request hash) gets 500 with an error body.",
     "undocumented_status": "Invalid request bodies get 418 (with a correct error body) instead of 400.",
     "accept_invalid": "Range / enum violations (temperature 3, top_logprobs 25, n 0) are answered 200.",
+    "parameter_limits_enforced": "More than 4 stop sequences and top_logprobs above 20 are accepted (answered 200).",
     "reject_valid": "About one in three valid chat requests (by request hash) gets 400 with an error body.",
     "bad_retry_after": "About one in three valid chat requests gets 429 with the header `Retry-After: soon`.",
     # transport
