@@ -6,6 +6,7 @@ Exit codes everywhere (architecture.md, CLI contract): 0 all held; 1 the target 
 
 from __future__ import annotations
 
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +101,7 @@ def check(
 
     # A CI log is not a terminal: give the summary table room instead of rich's 80-column default.
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    signal.signal(signal.SIGTERM, _interrupt)
     err = Console(stderr=True, highlight=False)
     with CheckProgress(err) as progress:
         run, redactor = run_check(
@@ -119,6 +121,11 @@ def check(
         sys.exit(ExitCode.HARNESS)
     render_summary(run, out, redactor, paths)
     sys.exit(int(run.exit_code))
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM ends a run like Ctrl-C: the report of what completed is still written, marked partial."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def redactor_text(text: str, key: str | None) -> str:

@@ -172,6 +172,9 @@ def run_check(
     except (KeyRefused, ConfigurationProblem) as exc:
         run.exit_code, run.error = ExitCode.USAGE, redactor.text(_fix_hint(exc))
         run.partial = True
+    except KeyboardInterrupt:
+        # SIGINT (and SIGTERM, which the CLI turns into the same): keep what was measured, marked partial.
+        run.exit_code, run.error, run.partial = ExitCode.HARNESS, "interrupted before the run finished", True
     except Exception as exc:  # the harness itself failed: report it, never a raw traceback with secrets
         if os.environ.get("LLMCONFORM_DEBUG"):
             raise
