@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -213,7 +214,7 @@ def _run_phases(config: CheckConfig, session: Session, plan: Plan, say: Reporter
         if not session.model:
             phase("resolving model", 1)
             session.model = _first_listed_model(session)
-            say(f"No --model given: checking {session.model!r}, the first model the target lists")
+            say(f"No --model given: checking {session.model!r}, the first chat model the target lists")
         if "models" in config.families:
             phase("model list", MODELS_PLANNED_REQUESTS)
             run_models_probes(session)
@@ -232,18 +233,28 @@ def _run_phases(config: CheckConfig, session: Session, plan: Plan, say: Reporter
         )
 
 
+# Model ids that name something other than a chat model; skipped when picking one to check.
+_NOT_CHAT = re.compile(r"embed|whisper|tts|speech|transcri|dall-e|image|audio|moderation|rerank|video", re.I)
+
+
+def pick_chat_model(ids: list[str]) -> str | None:
+    """The first listed id that does not look like an embeddings, audio, image or video model."""
+    return next((i for i in ids if not _NOT_CHAT.search(i)), ids[0] if ids else None)
+
+
 def _first_listed_model(session: Session) -> str:
     exchange = session.send("GET", MODELS_PATH, operation=MODELS_OPERATION, family="models", label="resolve model")
     if exchange.status == 401:
         raise KeyRefused("GET /v1/models answered 401 to the configured key")
     try:
         data = exchange.json().get("data")
-        model = data[0]["id"]
-    except (ValueError, AttributeError, TypeError, IndexError, KeyError):
+        ids = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
+    except (ValueError, AttributeError, TypeError, KeyError):
+        ids = []
+    model = pick_chat_model(ids)
+    if model is None:
         raise ConfigurationProblem(
             f"no --model given and GET {MODELS_PATH} did not list one ({exchange.status or exchange.error}); "
             "pass the model to check with --model"
-        ) from None
-    if not isinstance(model, str) or not model:
-        raise ConfigurationProblem("no --model given and the first listed model has no id; pass --model")
+        )
     return model
