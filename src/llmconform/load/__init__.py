@@ -1,0 +1,1 @@
+"""Load generation (locust users, metrics, arrival schedules): built with `llmconform load`, not yet here."""
