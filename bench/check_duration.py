@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from llmconform.config import CheckConfig
+from llmconform.conformance.runner import run_check
 from llmconform.mock import DEFAULT_API_KEY, DEFAULT_MODELS, MockConfig, MockServer
 
 TARGET_S = 60.0
@@ -52,6 +54,22 @@ def time_plain_requests(count: int) -> float:
         return time.perf_counter() - start
 
 
+def phase_seconds() -> dict[str, float]:
+    """Where the time of one in-process check goes, phase by phase."""
+    marks: list[tuple[str, float]] = []
+    start = time.perf_counter()
+    run_check(
+        CheckConfig(),
+        command=["bench"],
+        say=lambda _text: None,
+        on_phase=lambda name, _n: marks.append((name, time.perf_counter())),
+    )
+    end = time.perf_counter()
+    spans = [("startup (mock, plan)", start, marks[0][1] if marks else end)]
+    spans += [(name, at, marks[i + 1][1] if i + 1 < len(marks) else end) for i, (name, at) in enumerate(marks)]
+    return {name: round(stop - begin, 3) for name, begin, stop in spans}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -73,6 +91,7 @@ def main() -> None:
                 "ratio_check_over_plain_requests": round(check_s / plain_s, 1),
                 "target_s": TARGET_S,
                 "within_target": check_s < TARGET_S,
+                "phase_seconds_in_process": phase_seconds(),
             },
             indent=2,
         )
