@@ -497,3 +497,15 @@ def test_specific_fault_symptoms(client: httpx.Client) -> None:
     assert extra.startswith(plain) and count_tokens(extra) == count_tokens(plain) + 1
     statuses = [r.status_code for r in _many(client, {FAULT_HEADER: "server_error"})]
     assert 500 in statuses and 200 in statuses
+
+
+def test_an_unsatisfiable_tool_choice_is_answered_like_auto(client: httpx.Client) -> None:
+    named = {"type": "function", "function": {"name": "not_offered"}}
+    response = client.post("/v1/chat/completions", json=_body(tool_choice=named))
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["message"].get("tool_calls") is None  # no call to a tool never offered
+    offered_elsewhere = client.post("/v1/chat/completions", json=_body(tools=TOOLS, tool_choice=named))
+    calls = offered_elsewhere.json()["choices"][0]["message"]["tool_calls"]
+    assert [c["function"]["name"] for c in calls] == [TOOLS[0]["function"]["name"]]
+    required_without_tools = client.post("/v1/chat/completions", json=_body(tool_choice="required"))
+    assert required_without_tools.status_code == 200

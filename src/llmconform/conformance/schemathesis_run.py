@@ -15,6 +15,7 @@ without an output limit gets one (16 tokens), so no generated request can ask fo
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -56,12 +57,15 @@ def run_schemathesis(session: Session, *, cases: dict[str, tuple[int, int]], see
     load_all_checks()
     checks = [CHECKS.get_one(name) for name in RESPONSE_CHECKS]
     document = load_document("chat")
-    modes = [
-        (GenerationMode.POSITIVE, 0, bounded_document(document)),
-        (GenerationMode.NEGATIVE, 1, copy.deepcopy(document)),
+    # Half the positive cases are streamed (left alone, generation sets stream: true in a few percent),
+    # so schemathesis validates many generated streams event by event.
+    passes: list[tuple[GenerationMode, Callable[[int, int], int], dict[str, Any]]] = [
+        (GenerationMode.POSITIVE, lambda positive, _: positive - positive // 2, bounded_document(document, False)),
+        (GenerationMode.POSITIVE, lambda positive, _: positive // 2, bounded_document(document, True)),
+        (GenerationMode.NEGATIVE, lambda _, negative: negative, copy.deepcopy(document)),
     ]
-    for mode, slot, raw in modes:
-        if not any(counts[slot] for counts in cases.values()):
+    for mode, share, raw in passes:
+        if not any(share(*counts) for counts in cases.values()):
             continue
         schema = schemathesis.openapi.from_dict(raw)
         # The key is a configured header, so negative cases can drop or mangle it (the auth negatives).
@@ -71,7 +75,7 @@ def run_schemathesis(session: Session, *, cases: dict[str, tuple[int, int]], see
             if not isinstance(result, Ok):
                 raise SpecError("openapi/chat.yaml", f"schemathesis cannot load an operation: {result.err()}")
             operation = result.ok()
-            examples = cases.get(operation.definition.raw.get("operationId"), (0, 0))[slot]
+            examples = share(*cases.get(operation.definition.raw.get("operationId"), (0, 0)))
             if examples > 0:
                 _run_operation(session, operation, mode, examples, seed, checks)
 
@@ -97,6 +101,8 @@ def _pin_body(body: Any, session: Session, mode: GenerationMode) -> Any:
         return body
     if isinstance(body.get("model"), str):
         body["model"] = session.model
+    if mode is GenerationMode.POSITIVE:
+        _pin_tool_choice(body)
     if all(body.get(key) is None for key in ("max_tokens", "max_completion_tokens")):
         body[session.dialect.limit_key] = _BOUNDS["max_tokens"]  # never an unbounded answer on a paid API
     for key, bound in _BOUNDS.items():
@@ -107,6 +113,25 @@ def _pin_body(body: Any, session: Session, mode: GenerationMode) -> Any:
     if mode is GenerationMode.POSITIVE and body.get("stream") is not True:
         body.pop("stream_options", None)
     return body
+
+
+def _pin_tool_choice(body: dict[str, Any]) -> None:
+    """Make a generated tool_choice satisfiable, as the model is pinned: a named choice names an offered
+    tool, and "required" or a named choice comes with tools (otherwise servers rightly answer 400)."""
+    choice = body.get("tool_choice")
+    tools = body.get("tools")
+    names = [
+        t["function"]["name"]
+        for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        and isinstance(t["function"].get("name"), str)
+    ] if isinstance(tools, list) else []  # fmt: skip
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        if names:
+            choice["function"]["name"] = names[0]
+        else:
+            del body["tool_choice"]
+    elif choice == "required" and not names:
+        del body["tool_choice"]
 
 
 def _send_case(session: Session, case: Any, mode: GenerationMode, checks: list[Any]) -> None:
@@ -174,13 +199,22 @@ def _as_httpx_response(exchange: Exchange) -> httpx.Response:
     return response
 
 
-def bounded_document(document: dict[str, Any]) -> dict[str, Any]:
-    """A copy whose chat request body schema is inlined and tightened for fast, cheap generation."""
+def bounded_document(document: dict[str, Any], stream: bool) -> dict[str, Any]:
+    """A copy whose chat request body schema is inlined and tightened for fast, cheap generation, and
+    whose requests are all streamed (``stream``) or all unary."""
     bounded = copy.deepcopy(document)
     components = bounded.get("components", {}).get("schemas", {})
     operation = bounded["paths"]["/v1/chat/completions"]["post"]
     media = operation["requestBody"]["content"]["application/json"]
-    media["schema"] = _tighten(_inline(media["schema"], components, depth=0), top=True)
+    body = _tighten(_inline(media["schema"], components, depth=0), top=True)
+    properties = body.setdefault("properties", {})
+    if stream:
+        properties["stream"] = {"const": True}
+        body["required"] = sorted({*body.get("required", []), "stream"})
+    else:
+        properties.pop("stream", None)
+        properties.pop("stream_options", None)
+    media["schema"] = body
     return bounded
 
 
