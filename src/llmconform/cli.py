@@ -45,7 +45,7 @@ def main() -> None:
 @main.command()
 @click.option("--base-url", metavar="URL", help="Server root, e.g. https://api.aboai.ai. Default: the embedded mock.")
 @click.option("--api-key", metavar="KEY", help=f"API key (Bearer). Also read from ${API_KEY_ENV}.")
-@click.option("--model", metavar="M", help="Model id to check. Default: the first model the target lists.")
+@click.option("--model", metavar="M", help="Model id to check. Default: the first chat model the target lists.")
 @click.option(
     "--family",
     "families",
