@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,8 +15,8 @@ import pytest
 
 from llmconform.mock import DEFAULT_API_KEY, DEFAULT_MODELS, MockConfig, MockServer
 
-# Long enough for the CLI to import and send its first requests, far shorter than the whole slow run.
-SIGNAL_AFTER_S = 4.0
+# After the plan line (printed just before the first request), let a few slow requests complete.
+SIGNAL_AFTER_PLAN_S = 1.5
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -25,13 +26,28 @@ def test_an_interrupted_check_writes_a_partial_report(signum: int, tmp_path: Pat
         command = [sys.executable, "-m", "llmconform.cli", "check", "--base-url", server.base_url]
         command += ["--api-key", DEFAULT_API_KEY, "--model", DEFAULT_MODELS[0], "--report-dir", str(tmp_path)]
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "160"}
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "160"}
         )
-        time.sleep(SIGNAL_AFTER_S)
+        stderr = process.stderr
+        assert stderr is not None
+        planned = threading.Event()
+        lines: list[str] = []
+
+        def watch() -> None:
+            for line in stderr:
+                lines.append(line)
+                if "plan:" in line:
+                    planned.set()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        assert planned.wait(timeout=60), "".join(lines)
+        time.sleep(SIGNAL_AFTER_PLAN_S)
         assert process.poll() is None, "the run ended before it could be interrupted"
         process.send_signal(signum)
-        stdout, _ = process.communicate(timeout=30)
-    assert process.returncode == 3, stdout
+        process.wait(timeout=30)
+        watcher.join(timeout=5)
+    assert process.returncode == 3, "".join(lines)
     summary = json.loads((tmp_path / "conformance.json").read_text())["summary"]
     assert summary["partial"] is True
     assert summary["error"] == "interrupted before the run finished"
