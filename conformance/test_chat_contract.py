@@ -11,7 +11,7 @@ from llmconform.conformance.session import Session
 
 
 def test_unary_answer_keeps_usage_arithmetic(session: Session) -> None:
-    session.chat(chat_probes.base_request(session), "unary")
+    session.chat(chat_probes.probe_request(session), "unary")
     expect_held(session.results, "usage_present", "usage_total_is_sum", "response_matches_schema")
 
 

@@ -19,6 +19,7 @@ from llmconform import __version__
 from llmconform.config import API_KEY_ENV, FAMILIES, CheckConfig, LimitsConfig, TargetConfig, api_key_from_env
 from llmconform.conformance.outcome import ExitCode
 from llmconform.mock import DEFAULT_API_KEY, DEFAULT_MODELS, FAULTS, MockConfig
+from llmconform.redact import Redactor
 
 DEFAULT_REPORTS_ROOT = Path("reports")
 
@@ -107,7 +108,7 @@ def check(
         run, redactor = run_check(
             config,
             command=["llmconform", *sys.argv[1:]],
-            say=lambda text: err.print(redactor_text(text, key)),
+            say=lambda text: err.print(Redactor([key]).text(text)),
             on_phase=progress.start_phase,
             on_sent=lambda _exchange: progress.advance(),
         )
@@ -126,11 +127,6 @@ def check(
 def _interrupt(signum: int, _frame: object) -> None:
     """SIGTERM ends a run like Ctrl-C: the report of what completed is still written, marked partial."""
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-def redactor_text(text: str, key: str | None) -> str:
-    """Scrub the key from a progress line (the runner's Redactor is built inside it)."""
-    return text.replace(key, "[REDACTED]") if key and len(key) >= 6 else text
 
 
 def _default_report_dir(kind: str) -> Path:

@@ -81,9 +81,6 @@ class Registry:
     def of_kind(self, kind: RuleKind) -> list[Rule]:
         return [r for r in self.rules.values() if r.kind == kind]
 
-    def for_family(self, family: str) -> list[Rule]:
-        return [r for r in self.rules.values() if r.family == family]
-
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules.values())
 

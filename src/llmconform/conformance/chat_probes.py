@@ -127,11 +127,6 @@ def probe_request(
     return body
 
 
-def base_request(session: Session, **params: Any) -> dict[str, Any]:
-    """The baseline request, with extra fields."""
-    return probe_request(session, **params)
-
-
 def _adapt_dialect(session: Session, refused: Exchange) -> bool:
     """Learn from a 400 naming a parameter the model refuses; True when a retry may now succeed."""
     if refused.status not in (400, 422):
@@ -189,14 +184,14 @@ def run_models_probes(session: Session) -> None:
 
 
 def probe_baseline(session: Session) -> Baseline | None:
-    first = session.chat(base_request(session), "baseline: unary")
+    first = session.chat(probe_request(session), "baseline: unary")
     if first.status == 401:
         raise KeyRefused("the chat endpoint answered 401 to the configured key")
     for _ in range(ADAPT_ATTEMPTS):
         if first.ok or not _adapt_dialect(session, first):
             break
-        first = session.chat(base_request(session), "baseline: unary, adapted")
-    second = session.chat(base_request(session), "baseline: unary, repeated")
+        first = session.chat(probe_request(session), "baseline: unary, adapted")
+    second = session.chat(probe_request(session), "baseline: unary, repeated")
     choice = first_choice(chat_view(first)) if first.ok else None
     if choice is None or not isinstance(choice.text, str) or not choice.text:
         why = f"the baseline request got {first.status or first.error} without a text answer"
@@ -220,7 +215,7 @@ def probe_truncation(session: Session, baseline: Baseline) -> None:
         return
     limit = max(1, min(8, full // 2))
     for key, stream in (("max_tokens", False), ("max_completion_tokens", False), (session.dialect.limit_key, True)):
-        body = base_request(session)
+        body = probe_request(session)
         body.pop(session.dialect.limit_key)
         body[key] = limit
         if stream:
@@ -248,7 +243,7 @@ def probe_stop(session: Session, baseline: Baseline) -> None:
     if stop is None:
         session.skip("stop_sequence_ends_answer", "no suitable stop word in the baseline answer")
         return
-    stopped = session.chat(base_request(session, stop=[stop]), f"stop: {stop!r}")
+    stopped = session.chat(probe_request(session, stop=[stop]), f"stop: {stop!r}")
     if not stopped.ok:
         return
     if session.deterministic:
@@ -264,9 +259,9 @@ def probe_stop(session: Session, baseline: Baseline) -> None:
 
 def probe_stream(session: Session, baseline: Baseline) -> None:
     streamed = session.chat(
-        base_request(session, stream=True, stream_options={"include_usage": True}), "stream: include_usage"
+        probe_request(session, stream=True, stream_options={"include_usage": True}), "stream: include_usage"
     )
-    session.chat(base_request(session, stream=True), "stream: no usage requested")
+    session.chat(probe_request(session, stream=True), "stream: no usage requested")
     if streamed.ok:
         session.judge(
             "stream_matches_unary",
@@ -302,11 +297,11 @@ def answer_signature(exchange: Exchange) -> list[tuple[Any, Any, Any, list[tuple
 
 
 def probe_n(session: Session) -> None:
-    unary_and_stream(session, base_request(session, n=2, limit=16), "n=2")
+    unary_and_stream(session, probe_request(session, n=2, limit=16), "n=2")
 
 
 def probe_logprobs(session: Session) -> None:
-    unary_and_stream(session, base_request(session, logprobs=True, top_logprobs=2, limit=16), "logprobs")
+    unary_and_stream(session, probe_request(session, logprobs=True, top_logprobs=2, limit=16), "logprobs")
 
 
 def _tool_request(session: Session, tool_choice: Any, **params: Any) -> dict[str, Any]:
@@ -345,7 +340,7 @@ def probe_auth(session: Session) -> None:
     if not session.client.api_key:
         session.skip("auth_required", "no API key was given, so the target is used without credentials")
         return
-    body = base_request(session, limit=4)
+    body = probe_request(session, limit=4)
     without = session.chat(body, "auth: no key", auth=False)
     wrong = session.chat(
         body, "auth: wrong key", auth=False, headers={"authorization": "Bearer sk-llmconform-wrong-key-000"}
@@ -384,8 +379,8 @@ def probe_invalid_requests(session: Session) -> None:
 def probe_parameter_limits(session: Session) -> None:
     """The two request limits the rule table states as MUST: at most 4 stop sequences, top_logprobs <= 20."""
     cases = [
-        ("5 stop sequences (at most 4)", base_request(session, stop=["a1", "b2", "c3", "d4", "e5"], limit=4)),
-        ("top_logprobs 21 (at most 20)", base_request(session, logprobs=True, top_logprobs=21, limit=4)),
+        ("5 stop sequences (at most 4)", probe_request(session, stop=["a1", "b2", "c3", "d4", "e5"], limit=4)),
+        ("top_logprobs 21 (at most 20)", probe_request(session, logprobs=True, top_logprobs=21, limit=4)),
     ]
     for what, body in cases:
         exchange = session.chat(body, f"limits: {what}")
