@@ -17,6 +17,7 @@ import copy
 import functools
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
@@ -157,6 +158,29 @@ def validator_for(name: str, document: str = "chat") -> Validator:
         ) from exc
     validator: Validator = jsonschema.Draft202012Validator(schema)
     return validator
+
+
+@functools.cache
+def fast_validity_for(name: str, document: str = "chat") -> Callable[[object], bool]:
+    """Return a cached ``is_valid`` for a component schema, compiled by jsonschema-rs (Rust).
+
+    Under load every chunk of every answer is validated; the pure-Python validator costs ~0.1 ms per
+    chunk, jsonschema-rs about 1/50 of that. Callers use this as a fast path and ask
+    :func:`validator_for` (python-jsonschema) for the error messages only when it says "invalid",
+    so findings read the same whichever engine judged first. An instance jsonschema-rs cannot take
+    (an integer beyond 64 bits) is reported as invalid, which sends it down the slow path.
+    """
+    import jsonschema_rs  # installed with schemathesis
+
+    compiled = jsonschema_rs.Draft202012Validator(component_schema(name, document), validate_formats=False)
+
+    def is_valid(instance: object) -> bool:
+        try:
+            return bool(compiled.is_valid(instance))
+        except (ValueError, OverflowError, TypeError):
+            return False
+
+    return is_valid
 
 
 def load_schemathesis_schema(document: str = "chat", base_url: str | None = None) -> OpenApiSchema:

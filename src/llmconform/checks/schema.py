@@ -12,7 +12,7 @@ import jsonschema
 from llmconform.checks.registry import Severity, Violation, exchange_rule
 from llmconform.exchange import Exchange
 from llmconform.families.chat import CHAT_OPERATION, MODELS_OPERATION, chat_view, requested_stream
-from llmconform.spec import validator_for
+from llmconform.spec import fast_validity_for, validator_for
 
 _MAX_ERRORS = 3
 
@@ -23,6 +23,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def _validate(schema_name: str, instance: object, where: str) -> Iterator[str]:
+    if fast_validity_for(schema_name)(instance):
+        return
     validator = validator_for(schema_name)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
     for error in errors[:_MAX_ERRORS]:
