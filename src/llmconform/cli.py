@@ -18,6 +18,7 @@ from rich.console import Console
 from llmconform import __version__
 from llmconform.config import API_KEY_ENV, FAMILIES, CheckConfig, LimitsConfig, TargetConfig, api_key_from_env
 from llmconform.conformance.outcome import ExitCode
+from llmconform.load.plan import Arrival
 from llmconform.mock import DEFAULT_API_KEY, DEFAULT_MODELS, FAULTS, MockConfig
 from llmconform.redact import Redactor
 
@@ -132,6 +133,228 @@ def _interrupt(signum: int, _frame: object) -> None:
 def _default_report_dir(kind: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return DEFAULT_REPORTS_ROOT / f"{stamp}-{kind}"
+
+
+@main.command()
+@click.option("--base-url", metavar="URL", help="Server root, e.g. https://api.aboai.ai. Default: the embedded mock.")
+@click.option("--api-key", metavar="KEY", help=f"API key (Bearer). Also read from ${API_KEY_ENV}.")
+@click.option("--model", metavar="M", help="Model id. Default: the first chat model the target lists.")
+@click.option(
+    "--scenario",
+    default="chat-stream",
+    show_default=True,
+    help="chat-stream, chat-unary, mixed (streamed 6 : unary 3 : models 1), or the path of your own locustfile.",
+)
+@click.option("--users", type=click.IntRange(min=1), help="Closed loop: this many concurrent users. Default: 8.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Open loop: requests per second.")
+@click.option(
+    "--arrival",
+    type=click.Choice([a.value for a in Arrival]),
+    default="constant",
+    show_default=True,
+    help="Open-loop arrivals: evenly spaced or a Poisson process (seeded).",
+)
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Open loop: requests in flight at most; later arrivals wait and their lag is reported.",
+)
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Measured seconds (after warm-up).")
+@click.option("--requests", "request_count", type=click.IntRange(min=1), help="Measured requests (after warm-up).")
+@click.option(
+    "--warmup", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Seconds sent but not measured."
+)
+@click.option("--input-tokens", default="128", show_default=True, help="Prompt length: N, MEAN:STDEV or MIN..MAX.")
+@click.option("--output-tokens", default="64", show_default=True, help="Output length (max_tokens), same forms.")
+@click.option("--prompts", type=click.Path(dir_okay=False, path_type=Path), help="JSONL file of prompts instead.")
+@click.option(
+    "--ignore-eos/--no-ignore-eos",
+    default=None,
+    help="Send vLLM's ignore_eos so answers have the full output length. Default: on for the embedded mock only.",
+)
+@click.option(
+    "--slo",
+    "slos",
+    multiple=True,
+    metavar="NAME=MS",
+    help="SLO, repeatable: ttft_ms=500 (per request, for goodput) or ttft_p95_ms=500 (the run's percentile).",
+)
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Local locust workers.")
+@click.option(
+    "--remote-workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Workers on other machines the master waits for (they run `llmconform load --worker --master-host H`).",
+)
+@click.option("--worker", "as_worker", is_flag=True, help="Run only a locust worker for a master elsewhere.")
+@click.option("--master-host", default="127.0.0.1", show_default=True, help="Master to join (with --worker).")
+@click.option("--master-port", type=click.IntRange(1, 65535), help="Master port (default: 5557 / any free locally).")
+@click.option("--calibrate", is_flag=True, help="Afterwards, measure the generator's own overhead at the run's rate.")
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the report files go. Default: reports/<timestamp>-load/.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for prompts, lengths and arrivals.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Request deadline (s).",
+)
+@click.option(
+    "--tokenizer",
+    type=click.Choice(["words", "chunks"]),
+    default="words",
+    show_default=True,
+    help="Client-side token count compared with usage: the mock's word tokenizer, or one token per chunk.",
+)
+@click.option(
+    "--mock-ttft-ms", type=click.FloatRange(min=0), default=60.0, show_default=True, help="Embedded mock TTFT."
+)
+@click.option("--mock-itl-ms", type=click.FloatRange(min=0), default=12.0, show_default=True, help="Embedded mock ITL.")
+@click.option(
+    "--mock-tokens-per-chunk", type=click.IntRange(min=1), default=1, show_default=True, help="Embedded mock chunking."
+)
+@click.option("--mock-fault", "mock_faults", multiple=True, metavar="NAME", help="Embedded mock fault (repeatable).")
+def load(
+    base_url: str | None,
+    api_key: str | None,
+    model: str | None,
+    scenario: str,
+    users: int | None,
+    rate: float | None,
+    arrival: str,
+    max_concurrency: int,
+    duration: float | None,
+    request_count: int | None,
+    warmup: float,
+    input_tokens: str,
+    output_tokens: str,
+    prompts: Path | None,
+    ignore_eos: bool | None,
+    slos: tuple[str, ...],
+    workers: int,
+    remote_workers: int,
+    as_worker: bool,
+    master_host: str,
+    master_port: int | None,
+    calibrate: bool,
+    report_dir: Path | None,
+    seed: int,
+    timeout_s: float,
+    tokenizer: str,
+    mock_ttft_ms: float,
+    mock_itl_ms: float,
+    mock_tokens_per_chunk: int,
+    mock_faults: tuple[str, ...],
+) -> None:
+    """Load the target with locust; every answer is checked; write load.json, requests.csv and load.html."""
+    from llmconform.load.engine import LoadRunFailed, MockSettings, scenario_file
+    from llmconform.load.plan import LoadLimits, LoadPlan, WorkloadSpec, parse_distribution, parse_slo
+    from llmconform.load.runner import LoadRequest, run_load
+    from llmconform.load.workload import WorkloadError, load_prompts
+    from llmconform.report.load_console import LoadLive, render_load_summary
+
+    key = api_key or api_key_from_env()
+    err = Console(stderr=True, highlight=False)
+    try:
+        locustfile = scenario_file(scenario)
+    except LoadRunFailed as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_worker:
+        _run_worker(locustfile, master_host, master_port or 5557, key)
+        return
+    if users is not None and rate is not None:
+        raise click.UsageError("--users (closed loop) and --rate (open loop) exclude each other; pick one")
+    try:
+        input_dist = parse_distribution(input_tokens)
+        output_dist = parse_distribution(output_tokens)
+        slo_limits = dict(parse_slo(text) for text in slos)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if prompts is not None:
+        try:
+            load_prompts(prompts)
+        except WorkloadError as exc:
+            raise click.UsageError(str(exc)) from None
+    try:
+        target = TargetConfig(base_url=base_url, api_key=SecretStr(key) if key else None, model=model)
+        mock_settings = MockSettings(
+            ttft_ms=mock_ttft_ms,
+            itl_ms=mock_itl_ms,
+            tokens_per_chunk=mock_tokens_per_chunk,
+            faults=MockConfig(faults=frozenset(_split_values(mock_faults))).faults,
+        )
+        plan = LoadPlan(
+            scenario=scenario,
+            locustfile=str(locustfile),
+            base_url=target.base_url or "",
+            model=model or "",
+            embedded=target.embedded,
+            users=users if users is not None else (max_concurrency if rate is not None else 8),
+            rate=rate,
+            arrival=Arrival(arrival),
+            duration_s=duration if duration is not None or request_count is not None else 10.0,
+            requests=request_count,
+            warmup_s=warmup,
+            workload=WorkloadSpec(
+                input_tokens=input_dist,
+                output_tokens=output_dist,
+                prompts_file=str(prompts.resolve()) if prompts else None,
+                seed=seed,
+                ignore_eos=ignore_eos if ignore_eos is not None else target.embedded,
+            ),
+            slos=slo_limits,
+            limits=LoadLimits(read_timeout_s=min(30.0, timeout_s), deadline_s=timeout_s),
+            tokenizer=tokenizer,  # type: ignore[arg-type]  # click.Choice holds it to the literal values
+            workers=workers + remote_workers,
+            report_dir=str((report_dir or _default_report_dir("load")).resolve()),
+        )
+    except ValidationError as exc:
+        raise click.UsageError(_validation_message(exc)) from None
+
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    signal.signal(signal.SIGTERM, _interrupt)
+    redactor = Redactor([key] if key else [])
+    request = LoadRequest(
+        plan=plan,
+        api_key=key,
+        mock_settings=mock_settings,
+        calibrate=calibrate,
+        remote_workers=remote_workers,
+        master_port=master_port,
+        command=["llmconform", *sys.argv[1:]],
+    )
+    try:
+        with LoadLive(err) as live:
+            outcome = run_load(request, say=lambda text: err.print(redactor.text(text)), on_progress=live.update)
+    except LoadRunFailed as exc:
+        err.print(f"[red]{redactor.text(str(exc))}[/red]")
+        sys.exit(ExitCode.HARNESS)
+    except OSError as exc:
+        err.print(f"[red]cannot write the report to {plan.report_dir}: {redactor.text(str(exc))}[/red]")
+        sys.exit(ExitCode.HARNESS)
+    render_load_summary(outcome.document, out, outcome.paths)
+    sys.exit(outcome.exit_code)
+
+
+def _run_worker(locustfile: Path, master_host: str, master_port: int, key: str | None) -> None:
+    """Join a master on another machine as one locust worker (the plan comes from the master)."""
+    import os
+    import subprocess
+
+    env = dict(os.environ)
+    if key:
+        env[API_KEY_ENV] = key
+    argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--worker", "--master-host", master_host]
+    argv += ["--master-port", str(master_port), "--loglevel", "WARNING"]
+    sys.exit(subprocess.call(argv, env=env))
 
 
 @main.command()

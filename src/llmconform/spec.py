@@ -16,8 +16,8 @@ from __future__ import annotations
 import copy
 import functools
 import os
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jsonschema

@@ -294,3 +294,49 @@ def _merge_tool_fragment(choice: ChoiceView, fragment: dict[str, Any]) -> None:
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def token_deltas(view: ChatView) -> list[tuple[float, str]]:
+    """The chunks that carry generated text, as (arrival time, text), in order: chat's "first token".
+
+    A chunk counts when any choice's delta carries non-empty ``content``, ``reasoning_content`` or
+    ``reasoning`` (reasoning servers), ``refusal``, or tool-call ``arguments``; role-only chunks,
+    usage-only chunks and ``[DONE]`` do not. This is the TTFT/ITL event stream of the load metrics.
+    """
+    deltas: list[tuple[float, str]] = []
+    for chunk in view.json_chunks:
+        choices = chunk.payload.get("choices")
+        if not isinstance(choices, list):
+            continue
+        text = "".join(_delta_text(choice) for choice in choices if isinstance(choice, dict))
+        if text:
+            deltas.append((chunk.at_s, text))
+    return deltas
+
+
+def _delta_text(choice: dict[str, Any]) -> str:
+    delta = choice.get("delta")
+    if not isinstance(delta, dict):
+        return ""
+    parts = [delta.get(key) for key in ("content", "reasoning_content", "reasoning", "refusal")]
+    calls = delta.get("tool_calls")
+    if isinstance(calls, list):
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                parts.append(function.get("arguments"))
+    return "".join(p for p in parts if isinstance(p, str))
+
+
+def answer_text(view: ChatView) -> str:
+    """All generated text of a unary or streamed answer (every choice, tool-call arguments included)."""
+    parts: list[str] = []
+    for choice in view.choices:
+        parts.append(choice.text or "")
+        parts.extend(c.arguments for c in choice.tool_calls if isinstance(c.arguments, str))
+    return "".join(parts)
+
+
+def finish_reasons(view: ChatView) -> list[str]:
+    """The finish reasons of the choices that have one."""
+    return [str(c.finish_reason) for c in view.choices if c.finish_reason is not None]

@@ -1,1 +1,6 @@
-"""Load generation (locust users, metrics, arrival schedules): built with `llmconform load`, not yet here."""
+"""Load generation on locust: plan, workload, pacing, the load client, users, metrics and their tally.
+
+Only ``plan``, ``workload``, ``pacing``, ``measure``, ``tally``, ``collector``, ``engine`` and ``runner``
+may be imported outside a locust process; ``users``, ``plugin``, ``harness`` and ``http`` import
+locust or gevent, which patch the standard library (they belong to the locust processes alone).
+"""

@@ -5,7 +5,9 @@ index), so the same request always gets the same answer (see ``request`` for wha
 seed). An answer is a list of token pieces in the mock's tokenizer (``tokenizer.tokenize``);
 the content is their concatenation and ``completion_tokens`` is the number of pieces emitted.
 
-* Natural text: 8-48 pieces of English-ish words, occasional ",", ending in ".".
+* Natural text: 8-48 pieces of English-ish words, occasional ",", ending in ".". With the vLLM
+  extension ``ignore_eos: true`` and a token limit, sentences follow each other until the limit, so
+  a load workload gets exactly the output length it asks for (finish "length").
 * ``response_format`` ``json_object`` -> ``{"answer":"<natural text>"}``; ``json_schema`` -> a
   seeded instance of its schema (``{}`` without one); both are tokenized like text.
 * Tools: ``tool_choice`` "none" -> text; "required" -> call the first tool; a named choice ->
@@ -106,7 +108,14 @@ def _rng(request: ChatRequest, index: int, purpose: bytes) -> random.Random:
     return random.Random(int.from_bytes(digest, "big"))
 
 
-def _natural_pieces(rng: random.Random) -> list[str]:
+def _natural_pieces(rng: random.Random, at_least: int | None = None) -> list[str]:
+    pieces = _sentence(rng)
+    while at_least is not None and len(pieces) < at_least:
+        pieces += [" " + p if i == 0 else p for i, p in enumerate(_sentence(rng))]
+    return pieces
+
+
+def _sentence(rng: random.Random) -> list[str]:
     length = rng.randint(_MIN_PIECES, _MAX_PIECES)
     pieces: list[str] = []
     while len(pieces) < length - 1:
@@ -147,7 +156,7 @@ def _tool_to_call(request: ChatRequest, faults: frozenset[str]) -> Mapping[str, 
 def _text_pieces(request: ChatRequest, faults: frozenset[str], rng: random.Random) -> list[str]:
     fmt = request.response_format.get("type") if request.response_format else None
     if fmt not in ("json_object", "json_schema") or "json_mode_content_parses" in faults:
-        return _natural_pieces(rng)
+        return _natural_pieces(rng, request.max_tokens if request.ignore_eos else None)
     if fmt == "json_object":
         text = orjson.dumps({"answer": "".join(_natural_pieces(rng))}).decode()
     elif "json_schema_content_valid" in faults:

@@ -66,6 +66,7 @@ class ChatRequest:
     prompt_tokens: int
     content_seed: bytes
     request_key: bytes
+    ignore_eos: bool = False
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> ChatRequest:
@@ -105,4 +106,5 @@ class ChatRequest:
             prompt_tokens=count_prompt_tokens(messages, raw_tools, response_format),
             content_seed=_canonical_digest(seed_material),
             request_key=_canonical_digest(body),
+            ignore_eos=body.get("ignore_eos") is True,
         )

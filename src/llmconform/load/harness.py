@@ -1,0 +1,89 @@
+"""What one locust process shares among its users: the plan, the pacer, the workload, the tally.
+
+Every answer goes through ``complete``: the same exchange rules as ``llmconform check`` judge it,
+``measure`` turns it into a record, and the record is counted and queued for the CSV. Locust's own
+request event is fired too, so locust's statistics and web UI keep working for users who want them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from llmconform.checks.engine import check_exchange, exchange_rules
+from llmconform.checks.findings import Results
+from llmconform.checks.registry import Severity
+from llmconform.config import API_KEY_ENV
+from llmconform.exchange import Exchange
+from llmconform.load.measure import RequestRecord, Timing, csv_row, judge_slos, measure, tokenizer_named
+from llmconform.load.pacing import Pacer, Slot
+from llmconform.load.plan import LoadPlan
+from llmconform.load.tally import Tally
+from llmconform.load.workload import Workload
+from llmconform.redact import Redactor
+
+__all__ = ["ProcessHarness"]
+
+
+class ProcessHarness:
+    """The load state of one locust process (the local runner, or one worker)."""
+
+    def __init__(self, plan: LoadPlan, process_index: int = 0, process_count: int = 1) -> None:
+        self.plan = plan
+        self.process_index = process_index
+        self.api_key = os.environ.get(API_KEY_ENV) or None
+        self.redactor = Redactor([self.api_key] if self.api_key else [])
+        self.pacer = Pacer(plan, process_index, process_count)
+        self.workload = Workload(plan.workload, plan.model, process_index)
+        self.tally = Tally(open_loop=plan.open_loop)
+        self.rows: list[list[Any]] = []
+        self._rules = exchange_rules()
+        self._tokenizer = tokenizer_named(plan.tokenizer)
+        # perf_counter -> epoch seconds, fixed once so records of one process share one clock
+        self._wall_offset = time.time() - time.perf_counter()
+
+    def start(self) -> None:
+        self.pacer.start()
+
+    def complete(self, exchange: Exchange, operation: str, slot: Slot, sent: float) -> RequestRecord:
+        """Check, measure and count one finished exchange."""
+        results = Results(max_findings_per_rule=1)
+        check_exchange(exchange, results, self._rules)
+        errors = sorted({f.rule for f in results.findings if f.severity is Severity.ERROR})
+        warnings = sorted({f.rule for f in results.findings if f.severity is Severity.WARNING} - set(errors))
+        record = measure(
+            exchange,
+            operation=operation,
+            timing=Timing(intended=slot.intended, sent=sent),
+            wall_offset=self._wall_offset,
+            error_rules=errors,
+            warning_rules=warnings,
+            tokenizer=self._tokenizer,
+            warmup=slot.warmup,
+            process=self.process_index,
+        )
+        record.good = judge_slos(record, self.plan.slos)
+        if record.error is not None:
+            record.error = self.redactor.text(record.error)
+        if not record.warmup:
+            self.tally.judged([r.id for r in self._rules if r.id in results.counts])
+            for finding in results.findings:
+                self.tally.add_finding(
+                    {
+                        "rule": finding.rule,
+                        "family": finding.family,
+                        "severity": finding.severity.value,
+                        "message": self.redactor.text(finding.message),
+                        "operation": operation,
+                        "exchange": finding.exchange.to_report(self.redactor) if finding.exchange else None,
+                    }
+                )
+        self.tally.add(record)
+        self.rows.append(csv_row(record))
+        return record
+
+    def drain(self) -> dict[str, Any]:
+        """What this process measured since the last drain, as wire data for the collector."""
+        rows, self.rows = self.rows, []
+        return {"rows": rows, "tally": self.tally.drain(), "process": self.process_index}

@@ -1,0 +1,202 @@
+"""The load client: one gevent HTTP connection per locust user, producing the same Exchanges as check.
+
+It is built on geventhttpclient, the transport of locust's FastHttpUser (the fastest client locust
+has; httpx and requests under gevent reach a fraction of its rate, see toolchain-facts.md), and
+adds what neither gives a streaming LLM client: each network read is handed to the SSE decoder as it
+arrives and stamped with its arrival time, a hard per-request deadline (a server dripping a byte a
+second cannot hold a user), a size cap, and transport failures as error classes instead of
+exceptions. Only the locust processes import it (gevent).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import gevent
+import orjson
+from geventhttpclient import HTTPClient
+from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+
+from llmconform import __version__
+from llmconform.exchange import Exchange, StreamEvent, TransportError
+from llmconform.load.plan import LoadLimits
+from llmconform.sse import SSEDecoder, SSEError
+
+__all__ = ["LoadHttp"]
+
+
+class _Abort(Exception):
+    def __init__(self, kind: TransportError, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class _Deadline(Exception):
+    """Raised by gevent.Timeout when one request outlives its deadline."""
+
+
+class LoadHttp:
+    """Sends requests to one base URL over one keep-alive connection and records each as an Exchange."""
+
+    def __init__(self, base_url: str, api_key: str | None, limits: LoadLimits) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.limits = limits
+        self._auth = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = HTTPClient.from_url(
+            self.base_url,
+            concurrency=1,
+            connection_timeout=limits.connect_timeout_s,
+            network_timeout=limits.read_timeout_s,
+            headers={"user-agent": f"llmconform/{__version__}"},
+        )
+        self._path_prefix = urlsplit(self.base_url).path.rstrip("/")
+
+    def close(self) -> None:
+        self._client.close()
+
+    def send(
+        self, method: str, path: str, *, family: str, operation: str, json_body: Any = None, label: str = ""
+    ) -> tuple[Exchange, float]:
+        """Send one request; return its Exchange and the perf_counter time it was sent. Never raises."""
+        headers = dict(self._auth)
+        body = b""
+        if json_body is not None:
+            body = orjson.dumps(json_body)
+            headers["content-type"] = "application/json"
+        url = self.base_url + path
+        exchange = Exchange(
+            family=family,
+            operation=operation,
+            method=method,
+            url=url,
+            request_headers=headers,
+            request_json=json_body,
+            label=label,
+            started_at=time.time(),
+        )
+        start = time.perf_counter()
+        response: HTTPSocketPoolResponse | None = None
+        try:
+            with gevent.Timeout(self.limits.deadline_s, _Deadline):
+                response = self._client.request(method, self._path_prefix + path, body=body, headers=headers)
+                exchange.ttfb_s = time.perf_counter() - start
+                exchange.status = response.status_code
+                exchange.response_headers = {k.lower(): v for k, v in response.items()}
+                if exchange.content_type == "text/event-stream":
+                    self._read_stream(response, exchange, start)
+                else:
+                    self._read_body(response, exchange)
+        except _Deadline:
+            exchange.error = f"response not complete after {self.limits.deadline_s} s (the request deadline)"
+            exchange.error_kind = TransportError.TIMEOUT
+        except _Abort as abort:
+            exchange.error, exchange.error_kind = abort.message, abort.kind
+        except TimeoutError as exc:
+            exchange.error = f"no data for {self.limits.read_timeout_s} s: {exc}"
+            exchange.error_kind = TransportError.TIMEOUT
+        except (ConnectionRefusedError, socket.gaierror) as exc:
+            exchange.error, exchange.error_kind = f"cannot connect to {self.base_url}: {exc}", TransportError.CONNECT
+        except (HTTPParseError, OSError) as exc:
+            kind = TransportError.STREAM_TRUNCATED if exchange.status is not None else TransportError.PROTOCOL
+            if exchange.status is None and isinstance(exc, OSError) and not isinstance(exc, ConnectionResetError):
+                kind = TransportError.CONNECT
+            exchange.error, exchange.error_kind = f"{type(exc).__name__}: {exc}", kind
+        finally:
+            if response is not None:
+                if exchange.error is not None:
+                    _discard(response)
+                else:
+                    response.release()
+        exchange.elapsed_s = time.perf_counter() - start
+        return exchange, start
+
+    def _read_body(self, response: HTTPSocketPoolResponse, exchange: Exchange) -> None:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            chunk = _read_available(response)
+            if not chunk:
+                break
+            size += len(chunk)
+            parts.append(chunk)
+            if size > self.limits.max_body_bytes:
+                exchange.body = b"".join(parts)
+                raise _Abort(
+                    TransportError.TOO_LARGE,
+                    f"response body exceeded {self.limits.max_body_bytes} bytes; raise --max-body-bytes if expected",
+                )
+        exchange.body = b"".join(parts)
+
+    def _read_stream(self, response: HTTPSocketPoolResponse, exchange: Exchange, start: float) -> None:
+        decoder = SSEDecoder(max_line_bytes=self.limits.max_body_bytes)
+        events: list[StreamEvent] = []
+        exchange.events = events
+        raw: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                chunk = _read_available(response)
+                if not chunk:
+                    break
+                now = time.perf_counter() - start
+                size += len(chunk)
+                raw.append(chunk)
+                if size > self.limits.max_body_bytes:
+                    raise _Abort(
+                        TransportError.TOO_LARGE,
+                        f"stream exceeded {self.limits.max_body_bytes} bytes; raise --max-body-bytes if expected",
+                    )
+                for event in decoder.feed(chunk):
+                    events.append(StreamEvent(at_s=now, data=event.data, event=event.event, id=event.id))
+            tail, closed = decoder.close()
+            now = time.perf_counter() - start
+            events.extend(StreamEvent(at_s=now, data=e.data, event=e.event, id=e.id) for e in tail)
+            exchange.incomplete_trailing_event = closed.incomplete_event
+        except SSEError as exc:
+            raise _Abort(TransportError.DECODE, str(exc)) from exc
+        finally:
+            exchange.body = b"".join(raw)
+            exchange.invalid_utf8 = decoder.invalid_utf8
+            exchange.sse_empty_dispatches = list(decoder.empty_dispatches_by_openai_sdk)
+
+
+def _read_available(response: HTTPSocketPoolResponse) -> bytes:
+    """Return the body bytes that have arrived (waiting for at least one), or b"" at the end.
+
+    geventhttpclient's ``read(n)`` waits until n bytes are there, which would stamp a whole burst of
+    stream events with the time of the last one; this reads what one ``recv`` brings instead, through
+    the parser that the response already uses (chunked and content-length framing stay its job).
+    """
+    buffer = response._body_buffer
+    while not buffer and not _complete(response):
+        sock = response._sock
+        if sock is None:
+            break
+        data = sock.recv(response.block_size)
+        response.feed(data)
+        if not data:
+            if not _complete(response):
+                raise ConnectionResetError("the server closed the connection before the response was complete")
+            break
+    out = bytes(buffer)
+    del buffer[:]
+    return out
+
+
+def _complete(response: HTTPSocketPoolResponse) -> bool:
+    return bool(response.message_complete)
+
+
+def _discard(response: HTTPSocketPoolResponse) -> None:
+    """Close the connection of a response that was not read to its end (it cannot be reused)."""
+    sock = response._sock
+    response._sock = None
+    if sock is not None:
+        try:
+            sock.close()
+        except OSError:
+            pass

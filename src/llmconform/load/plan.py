@@ -1,0 +1,178 @@
+"""The load plan: one typed description of a load run, built once by the CLI and passed down.
+
+It travels as JSON from ``llmconform load`` (the parent process, which owns the embedded mock and
+the reports) to the locust processes (master and workers; locust forwards the master's custom
+arguments to its workers). It never carries the API key: every process reads that from
+``LLMCONFORM_API_KEY`` in its environment, so it appears in no command line and no file.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "Arrival",
+    "LoadLimits",
+    "LoadPlan",
+    "TokenDistribution",
+    "WorkloadSpec",
+    "parse_distribution",
+    "parse_slo",
+]
+
+
+class Arrival(StrEnum):
+    """How open-loop requests are spaced: evenly, or as a Poisson process (exponential gaps)."""
+
+    CONSTANT = "constant"
+    POISSON = "poisson"
+
+
+class TokenDistribution(BaseModel):
+    """A token length: fixed, normal (mean, stdev; clipped to >= 1) or uniform (min..max), seeded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["fixed", "normal", "uniform"] = "fixed"
+    mean: Annotated[int, Field(ge=1)] = 64
+    stdev: Annotated[float, Field(ge=0)] = 0.0
+    low: Annotated[int, Field(ge=1)] = 1
+    high: Annotated[int, Field(ge=1)] = 1
+
+    def describe(self) -> str:
+        if self.kind == "fixed":
+            return str(self.mean)
+        if self.kind == "normal":
+            return f"normal(mean={self.mean}, stdev={self.stdev:g})"
+        return f"uniform({self.low}..{self.high})"
+
+
+_NORMAL = re.compile(r"^(\d+):(\d+(?:\.\d+)?)$")
+_UNIFORM = re.compile(r"^(\d+)\.\.(\d+)$")
+
+
+def parse_distribution(text: str) -> TokenDistribution:
+    """``64`` fixed, ``64:16`` normal with mean 64 and stdev 16, ``32..128`` uniform; else ValueError."""
+    text = text.strip()
+    if text.isdigit() and int(text) >= 1:
+        return TokenDistribution(kind="fixed", mean=int(text))
+    if match := _NORMAL.match(text):
+        mean, stdev = int(match[1]), float(match[2])
+        if mean >= 1:
+            return TokenDistribution(kind="normal", mean=mean, stdev=stdev)
+    if match := _UNIFORM.match(text):
+        low, high = int(match[1]), int(match[2])
+        if 1 <= low <= high:
+            return TokenDistribution(kind="uniform", mean=(low + high) // 2, low=low, high=high)
+    raise ValueError(
+        f"{text!r} is not a token length; write N (fixed, N >= 1), MEAN:STDEV (normal) or MIN..MAX (uniform), "
+        "e.g. 128, 128:32 or 64..256"
+    )
+
+
+# Per-request SLOs decide goodput; percentile SLOs (metric_pNN_ms) are judged on the whole run.
+SLO_METRICS = ("ttft", "itl", "tpot", "e2e")
+_SLO = re.compile(r"^(ttft|itl|tpot|e2e)(?:_p(50|90|95|99|999))?_ms$")
+
+
+def parse_slo(text: str) -> tuple[str, float]:
+    """``ttft_ms=500`` (every good request) or ``ttft_p95_ms=500`` (the run's p95); else ValueError."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not _SLO.match(name):
+        raise ValueError(
+            f"{text!r} is not an SLO; write METRIC_ms=LIMIT or METRIC_pNN_ms=LIMIT with METRIC one of "
+            f"{', '.join(SLO_METRICS)} and NN one of 50, 90, 95, 99, 999, e.g. ttft_ms=500 or itl_p95_ms=50"
+        )
+    try:
+        limit = float(value)
+    except ValueError:
+        raise ValueError(f"SLO {name}: {value!r} is not a number of milliseconds") from None
+    if limit <= 0:
+        raise ValueError(f"SLO {name}: the limit must be > 0 ms (got {value})")
+    return name, limit
+
+
+class WorkloadSpec(BaseModel):
+    """What each request asks: synthetic prompts of target lengths, or prompts from a JSONL file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: TokenDistribution = TokenDistribution(kind="fixed", mean=128)
+    output_tokens: TokenDistribution = TokenDistribution(kind="fixed", mean=64)
+    prompts_file: str | None = Field(default=None, description="JSONL of prompts (see llmconform.load.workload)")
+    seed: int = 0
+    ignore_eos: bool = Field(
+        default=False,
+        description="Send vLLM's ignore_eos extension so the server generates exactly the output length",
+    )
+    limit_key: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+
+
+class LoadLimits(BaseModel):
+    """Per-request limits under load (a hanging or hostile target costs one deadline, never a hang)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    read_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    deadline_s: Annotated[float, Field(gt=0)] = 60.0
+    max_body_bytes: Annotated[int, Field(gt=0)] = 32 * 1024 * 1024
+
+
+class LoadPlan(BaseModel):
+    """Everything a locust process needs to run its part of the load."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scenario: str
+    locustfile: str
+    base_url: str
+    model: str
+    embedded: bool = False
+    users: Annotated[int, Field(ge=1)] = 8
+    rate: Annotated[float, Field(gt=0)] | None = None
+    arrival: Arrival = Arrival.CONSTANT
+    duration_s: Annotated[float, Field(gt=0)] | None = 10.0
+    requests: Annotated[int, Field(ge=1)] | None = None
+    warmup_s: Annotated[float, Field(ge=0)] = 0.0
+    workload: WorkloadSpec = WorkloadSpec()
+    slos: dict[str, float] = Field(default_factory=dict)
+    limits: LoadLimits = LoadLimits()
+    tokenizer: Literal["words", "chunks"] = "words"
+    workers: Annotated[int, Field(ge=0)] = 0
+    report_dir: str
+    run_id: str = ""
+
+    @field_validator("slos")
+    @classmethod
+    def _known_slos(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, limit in value.items():
+            parse_slo(f"{name}={limit}")
+        return value
+
+    @model_validator(mode="after")
+    def _bounded(self) -> LoadPlan:
+        if self.duration_s is None and self.requests is None:
+            raise ValueError("a load run needs --duration or --requests (or both) so that it ends")
+        return self
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rate is not None
+
+    @property
+    def load_model(self) -> str:
+        """``closed(users=N)`` or ``open(rate=R/s, arrival=poisson)``: how the report names the load."""
+        if self.rate is None:
+            return f"closed(users={self.users})"
+        return f"open(rate={self.rate:g}/s, arrival={self.arrival.value}, max_concurrency={self.users})"
+
+    @property
+    def process_count(self) -> int:
+        """How many locust processes generate load (the master of a distributed run generates none)."""
+        return max(self.workers, 1)

@@ -1,0 +1,217 @@
+"""One ``llmconform load`` run from start to report: target, model, locust, calibration, files.
+
+The CLI builds the options, this module runs them: it starts the embedded mock when there is no
+URL, resolves the model, runs locust (engine.py), optionally calibrates the generator against a
+zero-latency mock at the rate the run reached, and writes load.json, the HTML report and returns
+the exit code with the document for the console summary.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from llmconform.load.engine import LoadRunFailed, LocustRun, MockSettings, embedded_mock, resolve_model, run_locust
+from llmconform.load.plan import Arrival, LoadPlan
+from llmconform.load.tally import ALL, Tally
+from llmconform.mock import DEFAULT_API_KEY, MockServer
+from llmconform.redact import Redactor
+from llmconform.report.load_json import load_document, write_load_json
+
+__all__ = ["LoadOutcome", "LoadRequest", "calibrate", "run_load"]
+
+CALIBRATION_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class LoadRequest:
+    """The load run as the CLI understood it (the plan, before the target and model are known)."""
+
+    plan: LoadPlan
+    api_key: str | None
+    mock_settings: MockSettings = field(default_factory=MockSettings)
+    calibrate: bool = False
+    remote_workers: int = 0
+    master_port: int | None = None
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LoadOutcome:
+    """What the run produced: the report document, the files written and the exit code."""
+
+    document: dict[str, Any]
+    paths: list[Path]
+    exit_code: int
+
+
+def environment() -> dict[str, str]:
+    """Versions and platform, for the report (and for comparing runs later)."""
+    found = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in ("llmconform", "locust", "gevent", "geventhttpclient", "hdrhistogram"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    found["started_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return found
+
+
+def run_load(
+    request: LoadRequest,
+    *,
+    say: Callable[[str], None],
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> LoadOutcome:
+    """Run the load and write the report; LoadRunFailed when nothing could be measured."""
+    plan = request.plan
+    api_key = request.api_key
+    redactor = Redactor([api_key] if api_key else [])
+    env = environment()
+    mock: MockServer | None = None
+    try:
+        if plan.embedded:
+            mock = embedded_mock(request.mock_settings)
+            base_url = mock.start()
+            api_key = api_key or DEFAULT_API_KEY
+            settings = request.mock_settings
+            faults = f"; faults: {', '.join(sorted(settings.faults))}" if settings.faults else ""
+            say(
+                f"embedded mock at {base_url} (TTFT {settings.ttft_ms:g} ms, ITL {settings.itl_ms:g} ms, "
+                f"{settings.tokens_per_chunk} token(s) per chunk{faults})"
+            )
+            plan = plan.model_copy(update={"base_url": base_url})
+        model = plan.model or resolve_model(plan.base_url, api_key, plan.limits.deadline_s)
+        plan = plan.model_copy(update={"model": model})
+        say(redactor.text(_announce(plan)))
+        started = time.monotonic()
+        run = run_locust(
+            plan,
+            api_key,
+            remote_workers=request.remote_workers,
+            master_port=request.master_port,
+            on_progress=on_progress,
+        )
+        say(f"locust finished in {time.monotonic() - started:.1f} s")
+    finally:
+        if mock is not None:
+            mock.stop()
+    calibration = None
+    if request.calibrate and not run.interrupted:
+        calibration = calibrate(plan, run, say=say)
+    notes = ["interrupted: the report holds what completed"] if run.interrupted else []
+    document = load_document(
+        plan,
+        run.measurements,
+        command=request.command,
+        environment=env,
+        redactor=redactor,
+        calibration=calibration,
+        files={"records": "requests.csv", "html": "load.html", "locust_log": run.log_path.name},
+        extra_notes=notes,
+    )
+    if run.interrupted:
+        document["partial"] = True
+        document["verdict"] = "incomplete"
+        document["exit_code"] = 3
+    directory = Path(plan.report_dir)
+    paths = [write_load_json(document, directory), directory / "requests.csv"]
+    try:
+        from llmconform.report.load_html import write_load_html
+
+        paths.append(write_load_html(document, directory))
+    except ImportError as exc:  # the HTML report needs matplotlib and jinja2 (installed with llmconform)
+        say(f"HTML report skipped: {exc}")
+    return LoadOutcome(document, paths, int(document["exit_code"]))
+
+
+def _announce(plan: LoadPlan) -> str:
+    bounds = []
+    if plan.duration_s is not None:
+        bounds.append(f"{plan.duration_s:g} s")
+    if plan.requests is not None:
+        bounds.append(f"{plan.requests} requests")
+    budget = ""
+    if plan.rate is not None and plan.duration_s is not None:
+        expected = round(plan.rate * (plan.duration_s + plan.warmup_s))
+        if plan.requests is not None:
+            expected = min(expected, plan.requests)
+        tokens = expected * plan.workload.output_tokens.mean
+        budget = f"; about {expected} requests and {tokens} output tokens"
+    elif plan.requests is not None:
+        budget = f"; at most {plan.requests} measured requests"
+    workers = f", {plan.workers} worker process(es)" if plan.workers else ""
+    warmup = f" after a {plan.warmup_s:g} s warm-up" if plan.warmup_s else ""
+    return (
+        f"load {plan.scenario} on {plan.base_url} model {plan.model}: {plan.load_model}{workers}, "
+        f"{' or '.join(bounds)}{warmup}{budget}"
+    )
+
+
+def calibrate(plan: LoadPlan, run: LocustRun, *, say: Callable[[str], None]) -> dict[str, Any] | None:
+    """Measure the generator's own overhead at the rate the run reached, against a zero-latency mock.
+
+    The same scenario and workload run open-loop at the measured request rate for a few seconds
+    against an embedded mock that answers as fast as it can; what remains of the latency there is the
+    generator (and the mock's own serving time, so the figure is an upper bound).
+    """
+    tally = Tally.from_wire(run.measurements.get("tally", {}))
+    overall = tally.operation(ALL)
+    duration = (overall.last_done or 0) - (overall.first_intended or 0)
+    rate = overall.total / duration if duration > 0 else 0.0
+    if rate <= 0:
+        say("calibration skipped: the run completed no request to take a rate from")
+        return None
+    directory = Path(plan.report_dir) / "calibration"
+    mock = embedded_mock(MockSettings(ttft_ms=0.0, itl_ms=0.0, tokens_per_chunk=1))
+    try:
+        base_url = mock.start()
+        calibration_plan = plan.model_copy(
+            update={
+                "base_url": base_url,
+                "embedded": True,
+                "rate": rate,
+                "arrival": Arrival.CONSTANT,
+                "users": max(plan.users, 64),
+                "duration_s": CALIBRATION_SECONDS,
+                "requests": None,
+                "warmup_s": 1.0,
+                "report_dir": str(directory),
+                "workload": plan.workload.model_copy(update={"ignore_eos": True}),
+            }
+        )
+        say(
+            f"calibrating the generator: {rate:.1f} requests/s for {CALIBRATION_SECONDS:g} s against a zero-latency mock"
+        )
+        calibration_run = run_locust(calibration_plan, DEFAULT_API_KEY)
+    except LoadRunFailed as exc:
+        say(f"calibration failed: {exc}")
+        return None
+    finally:
+        mock.stop()
+    measured = Tally.from_wire(calibration_run.measurements.get("tally", {})).operation(ALL)
+    e2e = measured.metrics.get("e2e")
+    lag = measured.metrics.get("lag")
+    if e2e is None or not e2e.count:
+        return None
+    overhead = e2e.summary()
+    statement = (
+        f"the generator adds {overhead['p99']:.1f} ms at p99 ({overhead['p50']:.1f} ms at p50) at {rate:.1f} "
+        f"requests/s (measured end to end against a zero-latency mock, whose own serving time is included)"
+    )
+    say(statement)
+    return {
+        "rate_per_s": rate,
+        "duration_s": CALIBRATION_SECONDS,
+        "requests": measured.total,
+        "failed": measured.failed,
+        "overhead_ms": {k: overhead[k] for k in ("p50", "p90", "p99", "max", "mean")},
+        "scheduling_lag_ms": lag.summary() if lag is not None else {},
+        "statement": statement,
+    }

@@ -1,0 +1,302 @@
+"""Full-precision aggregation of request records: HdrHistograms per metric and operation, counts.
+
+A Tally lives in every locust process. Workers ship theirs to the master as deltas (``drain``) and
+the master merges them (``merge``): HdrHistogram addition is exact, so a distributed run reports the
+same percentiles a single process would have. Values are recorded in microseconds with 3
+significant digits over 1 us .. 1 h; mean, max and sums are kept exactly beside the histograms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from llmconform.load.measure import RequestRecord
+
+__all__ = ["LATENCY_METRICS", "PERCENTILES", "MetricHistogram", "Tally"]
+
+LATENCY_METRICS = ("ttft", "itl", "itl_per_token", "tpot", "e2e", "lag")
+PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
+_LOWEST_US = 1
+_HIGHEST_US = 3_600_000_000
+_DIGITS = 3
+ALL = "all"
+
+
+class MetricHistogram:
+    """One metric's distribution: an HdrHistogram plus exact count, sum and max."""
+
+    __slots__ = ("count", "histogram", "maximum", "overflow", "total")
+
+    def __init__(self) -> None:
+        self.histogram = HdrHistogram(_LOWEST_US, _HIGHEST_US, _DIGITS)
+        self.count = 0
+        self.total = 0.0
+        self.maximum = 0.0
+        self.overflow = 0
+
+    def record(self, value_ms: float, count: int = 1) -> None:
+        micros = max(round(value_ms * 1000), _LOWEST_US)
+        if not self.histogram.record_value(min(micros, _HIGHEST_US), count):
+            self.overflow += count
+        if micros > _HIGHEST_US:
+            self.overflow += count
+        self.count += count
+        self.total += value_ms * count
+        self.maximum = max(self.maximum, value_ms)
+
+    def merge(self, other: MetricHistogram) -> None:
+        self.histogram.add(other.histogram)
+        self.count += other.count
+        self.total += other.total
+        self.maximum = max(self.maximum, other.maximum)
+        self.overflow += other.overflow
+
+    def summary(self) -> dict[str, float | int]:
+        """Percentiles, mean and max in milliseconds (empty when nothing was recorded)."""
+        if self.count == 0:
+            return {}
+        result: dict[str, float | int] = {
+            name: self.histogram.get_value_at_percentile(p) / 1000 for name, p in PERCENTILES.items()
+        }
+        result["mean"] = self.total / self.count
+        result["max"] = self.maximum
+        result["count"] = self.count
+        return result
+
+    def buckets(self, count: int = 40) -> list[list[float]]:
+        """The distribution in ``count`` log-spaced bins: ``[[lower_ms, upper_ms, requests], ...]`` (for plots)."""
+        if self.count == 0:
+            return []
+        values = [
+            (item.value_iterated_to / 1000, int(item.count_added_in_this_iter_step))
+            for item in self.histogram.get_recorded_iterator()
+        ]
+        low, high = max(values[0][0], 0.001), max(values[-1][0], 0.001)
+        if high <= low:
+            return [[low, high, sum(c for _, c in values)]]
+        ratio = (high / low) ** (1 / count)
+        edges = [low * ratio**i for i in range(count + 1)]
+        edges[-1] = high
+        bins = [0] * count
+        for value, hits in values:
+            index = 0 if value <= low else min(int(math.log(value / low) / math.log(ratio)), count - 1)
+            bins[index] += hits
+        return [[edges[i], edges[i + 1], bins[i]] for i in range(count)]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "h": self.histogram.encode().decode("ascii"),
+            "n": self.count,
+            "sum": self.total,
+            "max": self.maximum,
+            "over": self.overflow,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> MetricHistogram:
+        metric = cls()
+        metric.histogram.decode_and_add(data["h"].encode("ascii"))
+        metric.count = int(data["n"])
+        metric.total = float(data["sum"])
+        metric.maximum = float(data["max"])
+        metric.overflow = int(data.get("over", 0))
+        return metric
+
+
+@dataclass(slots=True)
+class OperationTally:
+    """Counts and distributions of one operation (chat-stream, chat-unary, models) or of all of them."""
+
+    total: int = 0
+    ok: int = 0
+    failed: int = 0
+    good: int = 0
+    output_tokens: int = 0
+    output_tokens_client: int = 0
+    prompt_tokens: int = 0
+    token_compared: int = 0
+    token_disagree: int = 0
+    token_abs_diff: int = 0
+    first_intended: float | None = None
+    last_done: float | None = None
+    metrics: dict[str, MetricHistogram] = field(default_factory=dict)
+
+    def metric(self, name: str) -> MetricHistogram:
+        if name not in self.metrics:
+            self.metrics[name] = MetricHistogram()
+        return self.metrics[name]
+
+    def add(self, record: RequestRecord, *, with_lag: bool) -> None:
+        self.total += 1
+        done = record.intended_at + record.e2e_ms / 1000
+        self.first_intended = min(self.first_intended or record.intended_at, record.intended_at)
+        self.last_done = max(self.last_done or done, done)
+        if with_lag:
+            self.metric("lag").record(record.lag_ms)
+        if not record.ok:
+            self.failed += 1
+            return
+        self.ok += 1
+        self.good += int(record.good)
+        self.metric("e2e").record(record.e2e_ms)
+        if record.ttft_ms is not None:
+            self.metric("ttft").record(record.ttft_ms)
+        if record.tpot_ms is not None:
+            self.metric("tpot").record(record.tpot_ms)
+        for gap in record.itl_ms:
+            self.metric("itl").record(gap)
+        for gap, tokens in record.itl_token_ms:
+            self.metric("itl_per_token").record(gap, tokens)
+        per_s = record.output_tokens_per_s
+        if per_s is not None:
+            self.metric("output_tokens_per_s").record(per_s)  # tokens/s stored on the ms scale
+        self.output_tokens += record.output_tokens or 0
+        self.output_tokens_client += record.output_tokens_client
+        self.prompt_tokens += record.prompt_tokens or 0
+        if record.output_tokens is not None:
+            self.token_compared += 1
+            self.token_disagree += int(record.tokens_disagree)
+            self.token_abs_diff += abs(record.token_discrepancy or 0)
+
+    def merge(self, other: OperationTally) -> None:
+        for name in (
+            "total",
+            "ok",
+            "failed",
+            "good",
+            "output_tokens",
+            "output_tokens_client",
+            "prompt_tokens",
+            "token_compared",
+            "token_disagree",
+            "token_abs_diff",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.first_intended is not None:
+            self.first_intended = min(self.first_intended or other.first_intended, other.first_intended)
+        if other.last_done is not None:
+            self.last_done = max(self.last_done or other.last_done, other.last_done)
+        for name, metric in other.metrics.items():
+            self.metric(name).merge(metric)
+
+    def to_wire(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in (
+                "total",
+                "ok",
+                "failed",
+                "good",
+                "output_tokens",
+                "output_tokens_client",
+                "prompt_tokens",
+                "token_compared",
+                "token_disagree",
+                "token_abs_diff",
+                "first_intended",
+                "last_done",
+            )
+        }
+        data["metrics"] = {name: metric.to_wire() for name, metric in self.metrics.items()}
+        return data
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> OperationTally:
+        tally = cls(**{k: v for k, v in data.items() if k != "metrics"})
+        tally.metrics = {name: MetricHistogram.from_wire(m) for name, m in data.get("metrics", {}).items()}
+        return tally
+
+
+@dataclass(slots=True)
+class Tally:
+    """Everything measured in one process (or merged from all): per operation and overall."""
+
+    operations: dict[str, OperationTally] = field(default_factory=dict)
+    warmup: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    violations: dict[str, int] = field(default_factory=dict)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    rules_judged: dict[str, int] = field(default_factory=dict)
+    open_loop: bool = False
+    max_findings_per_rule: int = 3
+
+    def operation(self, name: str) -> OperationTally:
+        if name not in self.operations:
+            self.operations[name] = OperationTally()
+        return self.operations[name]
+
+    def add(self, record: RequestRecord) -> None:
+        """Count one record (warm-up records only as such)."""
+        if record.warmup:
+            self.warmup += 1
+            return
+        self.operation(ALL).add(record, with_lag=self.open_loop)
+        self.operation(record.operation).add(record, with_lag=self.open_loop)
+        if record.error_class is not None:
+            self.errors[record.error_class] = self.errors.get(record.error_class, 0) + 1
+        for rule in record.violations:
+            self.violations[rule] = self.violations.get(rule, 0) + 1
+
+    def add_finding(self, finding: dict[str, Any]) -> None:
+        """Keep a few rendered findings per rule (the report shows examples; counts are in violations)."""
+        same = sum(1 for f in self.findings if f["rule"] == finding["rule"])
+        if same < self.max_findings_per_rule:
+            self.findings.append(finding)
+
+    def judged(self, rule_ids: list[str]) -> None:
+        for rule in rule_ids:
+            self.rules_judged[rule] = self.rules_judged.get(rule, 0) + 1
+
+    def merge(self, other: Tally) -> None:
+        for name, tally in other.operations.items():
+            self.operation(name).merge(tally)
+        self.warmup += other.warmup
+        for source, target in ((other.errors, self.errors), (other.violations, self.violations)):
+            for key, count in source.items():
+                target[key] = target.get(key, 0) + count
+        for rule, count in other.rules_judged.items():
+            self.rules_judged[rule] = self.rules_judged.get(rule, 0) + count
+        for finding in other.findings:
+            self.add_finding(finding)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "operations": {name: t.to_wire() for name, t in self.operations.items()},
+            "warmup": self.warmup,
+            "errors": dict(self.errors),
+            "violations": dict(self.violations),
+            "findings": list(self.findings),
+            "rules_judged": dict(self.rules_judged),
+            "open_loop": self.open_loop,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Tally:
+        return cls(
+            operations={name: OperationTally.from_wire(t) for name, t in data.get("operations", {}).items()},
+            warmup=int(data.get("warmup", 0)),
+            errors=dict(data.get("errors", {})),
+            violations=dict(data.get("violations", {})),
+            findings=list(data.get("findings", [])),
+            rules_judged=dict(data.get("rules_judged", {})),
+            open_loop=bool(data.get("open_loop", False)),
+        )
+
+    def drain(self) -> dict[str, Any]:
+        """Return this tally as wire data and start afresh (workers ship deltas to the master)."""
+        data = self.to_wire()
+        self.operations = {}
+        self.warmup = 0
+        self.errors = {}
+        self.violations = {}
+        self.findings = []
+        self.rules_judged = {}
+        return data
+
+    @property
+    def overall(self) -> OperationTally:
+        return self.operation(ALL)

@@ -1,0 +1,110 @@
+"""llmconform's locust users: each request paced by the plan, timed at full precision, checked.
+
+Scenario files in load/ subclass these (or use them as they are). A user's task calls
+``self.chat(stream=...)`` or ``self.list_models()``; pacing, the contract checks, the metrics and
+locust's own statistics all happen inside ``send``. Importing this module imports locust, which
+patches the standard library for gevent: only locust processes import it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from locust import User, constant, task
+from locust.exception import StopUser
+
+from llmconform.families.chat import CHAT_OPERATION, CHAT_PATH, MODELS_OPERATION, MODELS_PATH
+from llmconform.load.harness import ProcessHarness
+from llmconform.load.http import LoadHttp
+from llmconform.load.plugin import harness_for
+
+__all__ = ["ChatStreamUser", "ChatUnaryUser", "LLMUser", "MixedUser", "ModelsUser"]
+
+
+class LLMUser(User):
+    """Base class: one keep-alive connection, requests sent when the plan's pacer says."""
+
+    abstract = True
+    # The plan's pacer decides when the next request goes (closed loop: at once; open loop: its slot).
+    wait_time = constant(0)
+    harness: ProcessHarness
+    http: LoadHttp
+
+    def on_start(self) -> None:
+        self.harness = harness_for(self.environment)
+        plan = self.harness.plan
+        self.http = LoadHttp(plan.base_url, self.harness.api_key, plan.limits)
+
+    def on_stop(self) -> None:
+        http = getattr(self, "http", None)
+        if http is not None:
+            http.close()
+
+    def send(self, name: str, method: str, path: str, *, operation: str, body: Any = None) -> None:
+        """Take a slot, send, then check and measure the answer; stop this user when the plan is spent."""
+        pacer = self.harness.pacer
+        slot = pacer.next_slot()
+        if slot is None:
+            raise StopUser()
+        try:
+            exchange, sent = self.http.send(method, path, family="chat", operation=operation, json_body=body)
+        finally:
+            pacer.release()
+        record = self.harness.complete(exchange, name, slot, sent)
+        self.environment.events.request.fire(
+            request_type=method,
+            name=name,
+            response_time=record.e2e_ms,
+            response_length=len(exchange.body),
+            exception=None if record.ok else RuntimeError(record.error_class),
+            context={},
+        )
+
+    def chat(self, *, stream: bool) -> None:
+        """One chat completion from the workload, streamed or not."""
+        body = self.harness.workload.chat_body(stream=stream)
+        self.send("chat-stream" if stream else "chat-unary", "POST", CHAT_PATH, operation=CHAT_OPERATION, body=body)
+
+    def list_models(self) -> None:
+        """GET /v1/models."""
+        self.send("models", "GET", MODELS_PATH, operation=MODELS_OPERATION)
+
+
+class ChatStreamUser(LLMUser):
+    """Streamed chat completions (stream_options.include_usage on)."""
+
+    @task
+    def chat_stream(self) -> None:
+        self.chat(stream=True)
+
+
+class ChatUnaryUser(LLMUser):
+    """Unary chat completions."""
+
+    @task
+    def chat_unary(self) -> None:
+        self.chat(stream=False)
+
+
+class ModelsUser(LLMUser):
+    """Model lists only (a cheap control: what the gateway adds without a model behind it)."""
+
+    @task
+    def models(self) -> None:
+        self.list_models()
+
+
+class MixedUser(LLMUser):
+    """A weighted mix: streamed chat 6, unary chat 3, model list 1 (per slot, chosen by weight)."""
+
+    @task(6)
+    def chat_stream(self) -> None:
+        self.chat(stream=True)
+
+    @task(3)
+    def chat_unary(self) -> None:
+        self.chat(stream=False)
+
+    @task(1)
+    def models(self) -> None:
+        self.list_models()
