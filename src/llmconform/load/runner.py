@@ -186,9 +186,7 @@ def calibrate(plan: LoadPlan, run: LocustRun, *, say: Callable[[str], None]) -> 
                 "workload": plan.workload.model_copy(update={"ignore_eos": True}),
             }
         )
-        say(
-            f"calibrating the generator: {rate:.1f} requests/s for {CALIBRATION_SECONDS:g} s against a zero-latency mock"
-        )
+        say(f"calibrating: {rate:.1f} requests/s for {CALIBRATION_SECONDS:g} s against a zero-latency mock")
         calibration_run = run_locust(calibration_plan, DEFAULT_API_KEY)
     except LoadRunFailed as exc:
         say(f"calibration failed: {exc}")
