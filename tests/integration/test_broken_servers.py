@@ -23,12 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.servers.unusual_server import API_KEY, Breakage, Quirks, UnusualServer
 
 from llmconform.checks import REGISTRY
-
-# tests/ is not a package, and plain `pytest` does not put the repository root on sys.path.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.servers.unusual_server import API_KEY, Breakage, Quirks, UnusualServer
 
 MODEL = "unusual/lexicon-70b:fp8"
 # 60 requests cover every probe and some schemathesis cases; a run then takes about 2 s.

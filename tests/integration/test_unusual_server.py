@@ -22,11 +22,6 @@ import httpx
 import jsonschema
 import openai
 import pytest
-
-from llmconform.spec import validator_for
-
-# tests/ is not a package, and plain `pytest` does not put the repository root on sys.path.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.servers.unusual_server import (
     API_KEY,
     LEXICON,
@@ -36,6 +31,8 @@ from tests.servers.unusual_server import (
     count_prompt_tokens,
     tokenize,
 )
+
+from llmconform.spec import validator_for
 
 MODEL = "unusual/lexicon-70b:fp8"  # a slash and a colon in the id
 CLI = [sys.executable, "-m", "llmconform.cli"]

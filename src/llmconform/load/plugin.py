@@ -73,8 +73,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
         collector = Collector(plan, expected_processes=plan.workers)
         _COLLECTORS[id(environment)] = collector
 
-        def on_drain(message: Any, **_kw: Any) -> None:
-            collector.receive(message.data, final=bool(message.data.get("final")))
+        def on_drain(environment: Environment, msg: Any, **_kw: Any) -> None:
+            collector.receive(msg.data, final=bool(msg.data.get("final")))
 
         runner.register_message(_DRAIN_MESSAGE, on_drain)
     elif isinstance(runner, LocalRunner):

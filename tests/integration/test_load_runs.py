@@ -1,0 +1,176 @@
+"""`llmconform load` end to end on 127.0.0.1: real locust processes (also master + 2 workers).
+
+Each run is a subprocess (locust patches the standard library for gevent; it never runs inside
+pytest) bounded by a few seconds of load and a subprocess timeout.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hdrh.histogram import HdrHistogram
+from tests.servers.stalling_server import KEY, MODEL, StallingServer
+
+from llmconform.load.tally import PERCENTILES
+
+CLI = [sys.executable, "-m", "llmconform.cli"]
+SECRET = "sk-load-Recognisable-Secret-5151"
+FAST_MOCK = ["--mock-ttft-ms", "5", "--mock-itl-ms", "2"]
+
+
+def run_load(*args: str, env: dict[str, str] | None = None, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "load", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "160", **(env or {})},
+        check=False,
+    )
+
+
+def read_rows(directory: Path) -> list[dict[str, str]]:
+    with (directory / "requests.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def measured(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [r for r in rows if r["warmup"] == "0"]
+
+
+def test_default_run_writes_every_report_field(tmp_path: Path) -> None:
+    result = run_load("--duration", "2", "--warmup", "0.5", "--report-dir", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "load.json").read_text())
+    for key in (
+        "scenario",
+        "load_model",
+        "duration_s",
+        "requests",
+        "throughput",
+        "latency_ms",
+        "scheduling_lag_ms",
+        "errors",
+        "violations",
+        "definitions",
+    ):
+        assert key in report, key
+    assert report["scenario"] == "chat-stream"
+    assert set(report["requests"]) >= {"total", "ok", "failed"}
+    assert set(report["throughput"]) >= {"requests_per_s", "output_tokens_per_s"}
+    for metric in ("ttft", "itl", "tpot", "e2e"):
+        assert set(report["latency_ms"][metric]) >= {"p50", "p90", "p95", "p99", "p999", "mean", "max"}, metric
+    # The embedded mock's realistic latency is what the load measures: TTFT 60 ms, ITL 12 ms.
+    assert 58 <= report["latency_ms"]["ttft"]["p50"] <= 90
+    assert 11 <= report["latency_ms"]["itl"]["p50"] <= 16
+    assert report["requests"]["failed"] == 0 and report["violations"] == {}
+    assert report["tokens"]["output"] == report["tokens"]["output_client"] > 0
+    rows = measured(read_rows(tmp_path))
+    assert len(rows) == report["requests"]["total"]
+    assert "verdict: passed" in result.stdout
+
+
+def test_master_and_two_workers_merge_histograms_exactly(tmp_path: Path) -> None:
+    result = run_load(
+        "--workers", "2", "--users", "6", "--duration", "2.5", "--warmup", "0.5", *FAST_MOCK,
+        "--report-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "load.json").read_text())
+    rows = measured(read_rows(tmp_path))
+    assert {r["process"] for r in rows} == {"0", "1"}, "both workers generated load"
+    assert report["plan"]["workers"] == 2
+    # Rebuild TTFT's histogram from the CSV (microseconds, as the workers recorded them): the merged
+    # percentiles must be exactly those of one histogram holding every request.
+    reference = HdrHistogram(1, 3_600_000_000, 3)
+    values = [float(r["ttft_ms"]) for r in rows if r["ttft_ms"]]
+    for value in values:
+        reference.record_value(max(round(value * 1000), 1))
+    ttft = report["latency_ms"]["ttft"]
+    assert ttft["count"] == len(values) == report["requests"]["ok"]
+    for name, percentile in PERCENTILES.items():
+        assert ttft[name] == reference.get_value_at_percentile(percentile) / 1000, name
+    assert ttft["max"] == pytest.approx(max(values), abs=0.001)
+
+
+def test_request_count_ends_the_run(tmp_path: Path) -> None:
+    result = run_load("--requests", "15", "--users", "4", "--warmup", "0", *FAST_MOCK, "--report-dir", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "load.json").read_text())
+    assert report["requests"]["total"] == 15
+    assert len(read_rows(tmp_path)) == 15
+
+
+def test_mixed_scenario_reports_each_operation(tmp_path: Path) -> None:
+    result = run_load(
+        "--scenario", "mixed", "--users", "6", "--duration", "2", *FAST_MOCK, "--report-dir", str(tmp_path)
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "load.json").read_text())
+    operations = report["by_operation"]
+    assert set(operations) == {"chat-stream", "chat-unary", "models"}
+    assert operations["chat-stream"]["latency_ms"]["ttft"]["count"] > 0
+    assert operations["chat-unary"]["latency_ms"]["ttft"] == {}, "unary answers have no TTFT"
+    assert operations["chat-unary"]["latency_ms"]["e2e"]["count"] > 0
+    assert operations["models"]["requests"]["ok"] > 0
+    assert sum(o["requests"]["total"] for o in operations.values()) == report["requests"]["total"]
+
+
+def test_every_answer_is_checked_under_load(tmp_path: Path) -> None:
+    result = run_load(
+        "--users", "4", "--duration", "2", "--warmup", "0", *FAST_MOCK, "--mock-fault", "usage_total_is_sum",
+        "--report-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads((tmp_path / "load.json").read_text())
+    total = report["requests"]["total"]
+    assert total > 0
+    assert report["violations"] == {"usage_total_is_sum": total}, "every answer was judged, every one broke it"
+    assert report["errors"] == {"contract": total}
+    assert report["findings"] and report["findings"][0]["rule"] == "usage_total_is_sum"
+    assert report["verdict"] == "failed"
+
+
+def test_the_key_never_reaches_a_report_or_the_console(tmp_path: Path) -> None:
+    from llmconform.mock import MockConfig, MockServer
+
+    with MockServer(MockConfig(api_key=SECRET, ttft_ms=5, itl_ms=2)) as server:
+        result = run_load(
+            "--base-url", server.base_url, "--users", "2", "--duration", "1.5", "--warmup", "0",
+            "--report-dir", str(tmp_path), env={"LLMCONFORM_API_KEY": SECRET},
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    for text in (result.stdout, result.stderr, *(p.read_text() for p in tmp_path.rglob("*") if p.is_file())):
+        assert SECRET not in text
+
+
+def _stall_run(tmp_path: Path, *load_args: str) -> dict[str, Any]:
+    with StallingServer(stall_after_s=1.0, stall_s=1.5) as server:
+        result = run_load(
+            "--base-url", server.base_url, "--api-key", KEY, "--model", MODEL, "--duration", "4", "--warmup", "0",
+            "--output-tokens", "8", "--report-dir", str(tmp_path), *load_args,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report: dict[str, Any] = json.loads((tmp_path / "load.json").read_text())
+    return report
+
+
+def test_open_loop_reports_a_stall_as_lag_and_latency(tmp_path: Path) -> None:
+    report = _stall_run(tmp_path, "--rate", "20", "--max-concurrency", "2")
+    lag = report["scheduling_lag_ms"]
+    # Two in-flight slots, 1.5 s stall: the arrivals meant for the stall go out up to ~1.5 s late, and
+    # their latency counts from the intended time.
+    assert lag["max"] >= 1000, lag
+    assert lag["p95"] >= 300, lag
+    assert report["latency_ms"]["e2e"]["max"] >= 1400
+    assert report["latency_ms"]["e2e"]["p90"] >= 500, "late requests carry their lag into their latency"
+    late = [r for r in measured(read_rows(tmp_path)) if float(r["lag_ms"]) > 100]
+    assert len(late) >= 15, "the requests scheduled during the stall are all late, none dropped"
+    assert report["requests"]["total"] >= 70, "the open loop kept its 20/s schedule"
