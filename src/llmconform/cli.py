@@ -1,4 +1,4 @@
-"""The one entry point: ``llmconform check | mock``.
+"""The one entry point: ``llmconform check | load | mock``.
 
 Exit codes everywhere (architecture.md, CLI contract): 0 all held; 1 the target broke the contract;
 2 usage or configuration error; 3 target unreachable or harness failure.
