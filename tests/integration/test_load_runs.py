@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +176,45 @@ def test_open_loop_reports_a_stall_as_lag_and_latency(tmp_path: Path) -> None:
     late = [r for r in measured(read_rows(tmp_path)) if float(r["lag_ms"]) > 100]
     assert len(late) >= 15, "the requests scheduled during the stall are all late, none dropped"
     assert report["requests"]["total"] >= 70, "the open loop kept its 20/s schedule"
+
+
+def test_calibration_states_what_the_generator_adds(tmp_path: Path) -> None:
+    result = run_load(
+        "--users", "4", "--duration", "1.5", "--warmup", "0", *FAST_MOCK, "--calibrate", "--report-dir", str(tmp_path)
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    calibration = json.loads((tmp_path / "load.json").read_text())["calibration"]
+    assert calibration["requests"] > 0 and calibration["failed"] == 0
+    assert calibration["rate_per_s"] > 0
+    assert 0 < calibration["overhead_ms"]["p50"] <= calibration["overhead_ms"]["p99"]
+    assert calibration["statement"].startswith("the generator adds ")
+    assert f"at {calibration['rate_per_s']:.1f} requests/s" in calibration["statement"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_load_keeps_what_completed(signum: int, tmp_path: Path) -> None:
+    command = [*CLI, "load", "--users", "4", "--duration", "60", "--warmup", "0", *FAST_MOCK]
+    process = subprocess.Popen(
+        [*command, "--report-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until requests are being recorded
+            csv_file = tmp_path / "requests.csv"
+            if csv_file.exists() and len(csv_file.read_text().splitlines()) > 10:
+                break
+            time.sleep(0.2)
+        process.send_signal(signum)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 3, output
+    report = json.loads((tmp_path / "load.json").read_text())
+    assert report["partial"] is True and report["verdict"] == "incomplete"
+    assert report["requests"]["total"] >= 10
+    assert report["requests"]["total"] == len(measured(read_rows(tmp_path)))
