@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -218,3 +219,24 @@ def test_an_interrupted_load_keeps_what_completed(signum: int, tmp_path: Path) -
     assert report["partial"] is True and report["verdict"] == "incomplete"
     assert report["requests"]["total"] >= 10
     assert report["requests"]["total"] == len(measured(read_rows(tmp_path)))
+
+
+def test_a_worker_started_by_hand_joins_a_master(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    master = subprocess.Popen(
+        [*CLI, "load", "--remote-workers", "1", "--master-port", port, "--duration", "2", "--warmup", "0", *FAST_MOCK,
+         "--report-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "160"},
+    )  # fmt: skip
+    try:
+        worker = run_load("--worker", "--master-host", "127.0.0.1", "--master-port", port, timeout=90)
+        output, _ = master.communicate(timeout=90)
+    finally:
+        if master.poll() is None:
+            master.kill()
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    assert master.returncode == 0, output
+    report = json.loads((tmp_path / "load.json").read_text())
+    assert report["requests"]["ok"] > 0 and report["requests"]["failed"] == 0

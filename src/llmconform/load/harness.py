@@ -21,6 +21,7 @@ from llmconform.load.pacing import Pacer, Slot
 from llmconform.load.plan import LoadPlan
 from llmconform.load.tally import Tally
 from llmconform.load.workload import Workload
+from llmconform.mock.config import DEFAULT_API_KEY
 from llmconform.redact import Redactor
 
 __all__ = ["ProcessHarness"]
@@ -32,7 +33,8 @@ class ProcessHarness:
     def __init__(self, plan: LoadPlan, process_index: int = 0, process_count: int = 1) -> None:
         self.plan = plan
         self.process_index = process_index
-        self.api_key = os.environ.get(API_KEY_ENV) or None
+        # A worker started by hand has the key in its own environment; the embedded mock's key is public.
+        self.api_key = os.environ.get(API_KEY_ENV) or (DEFAULT_API_KEY if plan.embedded else None)
         self.redactor = Redactor([self.api_key] if self.api_key else [])
         self.pacer = Pacer(plan, process_index, process_count)
         self.workload = Workload(plan.workload, plan.model, process_index)
