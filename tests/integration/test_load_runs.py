@@ -137,6 +137,7 @@ def test_every_answer_is_checked_under_load(tmp_path: Path) -> None:
     assert total > 0
     assert report["violations"] == {"usage_total_is_sum": total}, "every answer was judged, every one broke it"
     assert report["errors"] == {"contract": total}
+    assert report["latency_ms"]["ttft"]["count"] == total, "answers that broke the contract are still timed"
     assert report["findings"] and report["findings"][0]["rule"] == "usage_total_is_sum"
     assert report["verdict"] == "failed"
 

@@ -21,6 +21,7 @@ __all__ = [
     "DEFINITIONS",
     "ERROR_CLASSES",
     "STREAM_TERMINATION_RULES",
+    "TIMED_CLASSES",
     "RequestRecord",
     "Timing",
     "classify",
@@ -47,7 +48,7 @@ DEFINITIONS: dict[str, str] = {
     ),
     "tpot": (
         "Time per output token after the first: (E2E - TTFT) / (output tokens - 1), per request, for streams "
-        "with at least 2 output tokens."
+        "with at least 2 output tokens (server usage; the client count when the server sent none)."
     ),
     "e2e": "End-to-end latency: send time to the last byte of the response (the stream's end for streams).",
     "output_tokens": (
@@ -55,8 +56,8 @@ DEFINITIONS: dict[str, str] = {
         "counts the generated text with its tokenizer too; 'token_count_check' reports how often and by how "
         "much the two differ (a request differs when they are more than 10% apart)."
     ),
-    "output_tokens_per_s_per_request": "A request's output tokens divided by its E2E latency in seconds.",
-    "output_tokens_per_s": "Output tokens of all measured successful requests divided by duration_s.",
+    "output_tokens_per_s_per_request": "A timed request's output tokens divided by its E2E latency in seconds.",
+    "output_tokens_per_s": "Output tokens of all measured timed requests (see timed_requests) divided by duration_s.",
     "requests_per_s": "Measured requests that completed (successfully or not) divided by duration_s.",
     "duration_s": (
         "From the first measured send time (after the warm-up) to the completion of the last measured request."
@@ -65,6 +66,11 @@ DEFINITIONS: dict[str, str] = {
     "goodput": (
         "Requests per second that succeeded, broke no error-severity contract rule, and met every per-request "
         "SLO given with --slo METRIC_ms=LIMIT (ttft, itl = the request's largest chunk gap, tpot, e2e)."
+    ),
+    "timed_requests": (
+        "Latency distributions cover every request that received a complete 2xx answer, those that broke the "
+        "contract included (they also count as failed, class 'contract'); requests without a complete answer "
+        "are counted in 'errors' and have no latency."
     ),
     "percentiles": (
         "p50/p90/p95/p99/p999 from an HdrHistogram of microsecond values with 3 significant digits (relative "
@@ -88,6 +94,8 @@ ERROR_CLASSES = (
     "protocol",
     "contract",
 )
+# A complete 2xx answer is timed even when it broke the contract (it is counted as failed all the same).
+TIMED_CLASSES = frozenset({None, "contract"})
 # A 2xx stream that ended without its terminal event was cut short: classified as truncated, not contract.
 STREAM_TERMINATION_RULES = frozenset({"stream_done_last", "request_completes"})
 _DISCREPANCY = 0.10
@@ -150,7 +158,7 @@ class RequestRecord:
     @property
     def output_tokens_per_s(self) -> float | None:
         tokens = self.output_tokens
-        if not self.ok or tokens is None or self.e2e_ms <= 0:
+        if self.error_class not in TIMED_CLASSES or tokens is None or self.e2e_ms <= 0:
             return None
         return tokens / (self.e2e_ms / 1000)
 

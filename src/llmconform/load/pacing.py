@@ -50,6 +50,8 @@ class Pacer:
         self._rng = random.Random(f"{plan.workload.seed}:arrivals:{process_index}")
         self._start: float | None = None
         self._next_offset = 0.0
+        self._slots_scheduled = 0
+        self._total_rate = plan.rate or 0.0
         self._quota = _share(plan.requests, process_index, self._count) if plan.requests is not None else None
         self.issued = 0
         self.measured_issued = 0
@@ -93,7 +95,10 @@ class Pacer:
             if self.plan.arrival is Arrival.POISSON:
                 self._next_offset += self._rng.expovariate(self._local_rate)
             else:
-                self._next_offset += 1 / self._local_rate
+                # Multiplied, not accumulated: slot k is due at exactly (index + k * count) / rate (adding
+                # 1/rate k times drifts, and a slot due exactly at the end could land inside the run).
+                self._slots_scheduled += 1
+                self._next_offset = (self._index + self._slots_scheduled * self._count) / self._total_rate
         end = self.end
         warmup = intended - start < self.plan.warmup_s
         if (end is not None and intended >= end) or (

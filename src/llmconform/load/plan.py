@@ -8,6 +8,7 @@ arguments to its workers). It never carries the API key: every process reads tha
 
 from __future__ import annotations
 
+import math
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -58,7 +59,7 @@ _UNIFORM = re.compile(r"^(\d+)\.\.(\d+)$")
 def parse_distribution(text: str) -> TokenDistribution:
     """``64`` fixed, ``64:16`` normal with mean 64 and stdev 16, ``32..128`` uniform; else ValueError."""
     text = text.strip()
-    if text.isdigit() and int(text) >= 1:
+    if text.isdecimal() and int(text) >= 1:
         return TokenDistribution(kind="fixed", mean=int(text))
     if match := _NORMAL.match(text):
         mean, stdev = int(match[1]), float(match[2])
@@ -92,8 +93,8 @@ def parse_slo(text: str) -> tuple[str, float]:
         limit = float(value)
     except ValueError:
         raise ValueError(f"SLO {name}: {value!r} is not a number of milliseconds") from None
-    if limit <= 0:
-        raise ValueError(f"SLO {name}: the limit must be > 0 ms (got {value})")
+    if not math.isfinite(limit) or limit <= 0:
+        raise ValueError(f"SLO {name}: the limit must be a finite number > 0 ms (got {value.strip()})")
     return name, limit
 
 

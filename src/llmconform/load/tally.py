@@ -14,7 +14,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from llmconform.load.measure import RequestRecord
+from llmconform.load.measure import TIMED_CLASSES, RequestRecord
 
 __all__ = ["LATENCY_METRICS", "PERCENTILES", "MetricHistogram", "Tally"]
 
@@ -133,15 +133,19 @@ class OperationTally:
     def add(self, record: RequestRecord, *, with_lag: bool) -> None:
         self.total += 1
         done = record.intended_at + record.e2e_ms / 1000
-        self.first_intended = min(self.first_intended or record.intended_at, record.intended_at)
-        self.last_done = max(self.last_done or done, done)
+        self.first_intended = (
+            record.intended_at if self.first_intended is None else min(self.first_intended, record.intended_at)
+        )
+        self.last_done = done if self.last_done is None else max(self.last_done, done)
         if with_lag:
             self.metric("lag").record(record.lag_ms)
-        if not record.ok:
+        if record.ok:
+            self.ok += 1
+            self.good += int(record.good)
+        else:
             self.failed += 1
-            return
-        self.ok += 1
-        self.good += int(record.good)
+        if record.error_class not in TIMED_CLASSES:
+            return  # no complete answer: nothing to time
         self.metric("e2e").record(record.e2e_ms)
         if record.ttft_ms is not None:
             self.metric("ttft").record(record.ttft_ms)
@@ -177,9 +181,11 @@ class OperationTally:
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.first_intended is not None:
-            self.first_intended = min(self.first_intended or other.first_intended, other.first_intended)
+            mine = self.first_intended
+            self.first_intended = other.first_intended if mine is None else min(mine, other.first_intended)
         if other.last_done is not None:
-            self.last_done = max(self.last_done or other.last_done, other.last_done)
+            mine = self.last_done
+            self.last_done = other.last_done if mine is None else max(mine, other.last_done)
         for name, metric in other.metrics.items():
             self.metric(name).merge(metric)
 
