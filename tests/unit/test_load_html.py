@@ -246,7 +246,7 @@ def test_a_unary_run_has_latency_plots_but_no_stream_histograms(document: dict[s
 def test_a_damaged_csv_keeps_the_rows_before_the_damage(tmp_path: Path) -> None:
     good = "1000.5,0,chat-stream,chat,1,0,200,,0.1,60.0,800.0,12.0,12.0,14.0,64,64,64,128,length,1,,\n"
     (tmp_path / "requests.csv").write_bytes((CSV_HEADER + good + "1001.0,0,chat-str").encode() + b"\xff\xfe\n")
-    assert read_records(tmp_path / "requests.csv") == [Record(1000.5, True, 60.0, 800.0)]
+    assert read_records(tmp_path / "requests.csv") == [Record(1000.5, True, True, 60.0, 800.0)]
     assert read_records(tmp_path / "missing.csv") == []
 
 
@@ -271,10 +271,10 @@ def test_windows_are_one_second_or_wider_and_at_most_sixty() -> None:
 
 def test_latency_series_leave_out_failed_requests_and_gaps() -> None:
     records = [
-        Record(0.2, True, 10.0, 100.0),
-        Record(0.4, True, 20.0, 200.0),
-        Record(0.6, False, 900.0, 1000.0),  # failed: not in the latency lines, but in the failed bars
-        Record(2.5, True, None, 300.0),
+        Record(0.2, True, True, 10.0, 100.0),
+        Record(0.4, True, True, 20.0, 200.0),
+        Record(0.6, False, False, 900.0, 1000.0),  # no complete answer: not in the latency lines, in the failed bars
+        Record(2.5, True, True, None, 300.0),
     ]
     windows = Windows.covering(0.0, 3.0)
     e2e = latency_series(records, windows, "e2e_ms")
@@ -287,6 +287,12 @@ def test_latency_series_leave_out_failed_requests_and_gaps() -> None:
     assert rates == {"ok": [2.0, 0.0, 1.0], "failed": [0.0, 1.0, 0.0]}
 
 
+def test_answers_that_broke_the_contract_are_in_the_latency_lines() -> None:
+    records = [Record(0.2, True, True, 10.0, 100.0), Record(0.4, False, True, 30.0, 300.0)]
+    e2e = latency_series(records, Windows.covering(0.0, 1.0), "e2e_ms")
+    assert e2e["p50"][0] == 200.0
+
+
 def test_percentile_interpolates_between_ranks() -> None:
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile([1.0, 2.0], 50) == 1.5
@@ -295,6 +301,6 @@ def test_percentile_interpolates_between_ranks() -> None:
 
 
 def test_rows_without_latencies_give_no_latency_plot_but_a_throughput_plot() -> None:
-    records = [Record(1.0, True, None, None), Record(1.5, False, None, 20.0)]
+    records = [Record(1.0, True, True, None, None), Record(1.5, False, False, None, 20.0)]
     assert "no data" in latency_over_time_plot(records).no_data
     assert throughput_over_time_plot(records).svg is not None

@@ -32,6 +32,7 @@ from markupsafe import Markup
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from llmconform.load.measure import TIMED_CLASSES
 from llmconform.report._files import write_atomic
 
 __all__ = ["LOAD_HTML", "read_records", "render_load_html", "write_load_html"]
@@ -53,6 +54,7 @@ class Record:
 
     intended_at: float
     ok: bool
+    timed: bool
     ttft_ms: float | None
     e2e_ms: float | None
 
@@ -76,7 +78,14 @@ def _record(row: dict[str, str | None]) -> Record | None:
     intended_at = _number(row.get("intended_at"))
     if intended_at is None or row.get("warmup") != "0" or None in row.values():
         return None
-    return Record(intended_at, not row.get("error_class"), _number(row.get("ttft_ms")), _number(row.get("e2e_ms")))
+    error_class = row.get("error_class") or None
+    return Record(
+        intended_at,
+        error_class is None,
+        error_class in TIMED_CLASSES,
+        _number(row.get("ttft_ms")),
+        _number(row.get("e2e_ms")),
+    )
 
 
 def read_records(path: Path) -> list[Record]:
@@ -133,11 +142,11 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def latency_series(records: Sequence[Record], windows: Windows, metric: str) -> dict[str, list[float]]:
-    """p50/p95/p99 of ``metric`` ("ttft_ms" or "e2e_ms") of the successful requests sent in each window (NaN: none)."""
+    """p50/p95/p99 of ``metric`` ("ttft_ms" or "e2e_ms") of the timed requests sent in each window (NaN: none)."""
     buckets: list[list[float]] = [[] for _ in range(windows.count)]
     for record in records:
         value = getattr(record, metric)
-        if record.ok and value is not None:
+        if record.timed and value is not None:
             buckets[windows.index(record.intended_at)].append(value)
     return {
         f"p{q:g}": [percentile(bucket, q) if bucket else math.nan for bucket in buckets]
@@ -196,10 +205,10 @@ def _new_figure(height_in: float, rows: int = 1) -> tuple[Figure, list[Axes]]:
 def latency_over_time_plot(records: Sequence[Record]) -> Plot:
     plot_id = "plot-latency-over-time"
     title = "Latency percentiles over time"
-    measured_ok = [r for r in records if r.ok]
-    metrics = [(name, label) for name, label in (("ttft_ms", "TTFT"), ("e2e_ms", "E2E")) if _has(measured_ok, name)]
+    timed = [r for r in records if r.timed]
+    metrics = [(name, label) for name, label in (("ttft_ms", "TTFT"), ("e2e_ms", "E2E")) if _has(timed, name)]
     if not metrics:
-        return Plot(plot_id, title, "", None, "no data: no successful measured request with a latency in requests.csv")
+        return Plot(plot_id, title, "", None, "no data: no measured request with a complete answer in requests.csv")
     windows = windows_for(records)
     figure, axes = _new_figure(2.6 * len(metrics) + 0.4, rows=len(metrics))
     for ax, (metric, label) in zip(axes, metrics, strict=True):
@@ -209,8 +218,8 @@ def latency_over_time_plot(records: Sequence[Record]) -> Plot:
         _time_axis(ax, windows)
     axes[-1].set_xlabel("time since the first measured send (s)")
     caption = (
-        f"p50/p95/p99 of the successful measured requests, grouped by intended send time into "
-        f"{windows.width_s:g} s windows; warm-up and failed requests excluded."
+        f"p50/p95/p99 of the measured requests with a complete answer (also those that broke the contract), "
+        f"grouped by intended send time into {windows.width_s:g} s windows; warm-up excluded."
     )
     return Plot(plot_id, title, caption, svg_of(figure, plot_id))
 
