@@ -71,6 +71,8 @@ class ProcessHarness:
         if not record.warmup:
             self.tally.judged([r.id for r in self._rules if r.id in results.counts])
             for finding in results.findings:
+                if not self.tally.wants_finding(finding.rule):
+                    continue  # rendering an exchange costs; a broken target would pay it on every answer
                 self.tally.add_finding(
                     {
                         "rule": finding.rule,

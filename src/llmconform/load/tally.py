@@ -247,10 +247,13 @@ class Tally:
         for rule in record.violations:
             self.violations[rule] = self.violations.get(rule, 0) + 1
 
+    def wants_finding(self, rule: str) -> bool:
+        """True while fewer than ``max_findings_per_rule`` examples of ``rule`` are kept."""
+        return sum(1 for f in self.findings if f["rule"] == rule) < self.max_findings_per_rule
+
     def add_finding(self, finding: dict[str, Any]) -> None:
         """Keep a few rendered findings per rule (the report shows examples; counts are in violations)."""
-        same = sum(1 for f in self.findings if f["rule"] == finding["rule"])
-        if same < self.max_findings_per_rule:
+        if self.wants_finding(finding["rule"]):
             self.findings.append(finding)
 
     def judged(self, rule_ids: list[str]) -> None:
