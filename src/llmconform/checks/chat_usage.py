@@ -6,7 +6,7 @@ They judge the ``usage`` object of a unary answer and every non-null ``usage`` o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from llmconform.checks.registry import Severity, Violation, exchange_rule
 from llmconform.exchange import Exchange
@@ -17,14 +17,21 @@ _DETAIL_PARENTS = {"prompt_tokens_details": "prompt_tokens", "completion_tokens_
 
 
 def _usages(exchange: Exchange) -> list[tuple[str, dict[str, Any]]]:
+    """Every usage object of the answer (cached on the exchange: five rules and their guards ask)."""
+    cached = exchange.cache.get("usages")
+    if cached is not None:
+        return cast(list[tuple[str, dict[str, Any]]], cached)
     view = chat_view(exchange)
-    if not view.stream:
-        return [("usage", view.usage)] if isinstance(view.usage, dict) else []
     found: list[tuple[str, dict[str, Any]]] = []
-    for chunk in view.json_chunks:
-        usage = chunk.payload.get("usage")
-        if isinstance(usage, dict):
-            found.append((f"usage of stream event #{chunk.position}", usage))
+    if not view.stream:
+        if isinstance(view.usage, dict):
+            found.append(("usage", view.usage))
+    else:
+        for chunk in view.json_chunks:
+            usage = chunk.payload.get("usage")
+            if isinstance(usage, dict):
+                found.append((f"usage of stream event #{chunk.position}", usage))
+    exchange.cache["usages"] = found
     return found
 
 

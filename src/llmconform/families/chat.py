@@ -60,6 +60,8 @@ class ChunkView:
     data: str
     payload: Any = None
     error: str | None = None
+    # The generated text this chunk carries (see token_deltas), filled in while the view is built.
+    text: str = ""
 
     @property
     def is_done(self) -> bool:
@@ -79,6 +81,7 @@ class ChatView:
     usage_chunk_positions: list[int] = field(default_factory=list)
     done_position: int | None = None
     problems: list[str] = field(default_factory=list)
+    _json_chunks: list[ChunkView] | None = field(default=None, repr=False, compare=False)
 
     def choice(self, index: int) -> ChoiceView | None:
         for choice in self.choices:
@@ -88,8 +91,11 @@ class ChatView:
 
     @property
     def json_chunks(self) -> list[ChunkView]:
-        """Stream events whose data parsed as a JSON object (the chunks proper)."""
-        return [c for c in self.chunks if isinstance(c.payload, dict)]
+        """Stream events whose data parsed as a JSON object (the chunks proper); computed once, as the view
+        is complete when chat_view returns it (a dozen rules ask for it on every stream)."""
+        if self._json_chunks is None:
+            self._json_chunks = [c for c in self.chunks if isinstance(c.payload, dict)]
+        return self._json_chunks
 
 
 def chat_request(
@@ -224,6 +230,9 @@ def _stream_view(exchange: Exchange) -> ChatView:
         for raw in _as_list(payload.get("choices")):
             if not isinstance(raw, dict):
                 continue
+            text = _delta_text(raw)
+            if text:
+                chunk.text += text
             index = raw.get("index")
             key = index if isinstance(index, int) else repr(index)
             choice = choices.get(key)
@@ -303,15 +312,7 @@ def token_deltas(view: ChatView) -> list[tuple[float, str]]:
     ``reasoning`` (reasoning servers), ``refusal``, or tool-call ``arguments``; role-only chunks,
     usage-only chunks and ``[DONE]`` do not. This is the TTFT/ITL event stream of the load metrics.
     """
-    deltas: list[tuple[float, str]] = []
-    for chunk in view.json_chunks:
-        choices = chunk.payload.get("choices")
-        if not isinstance(choices, list):
-            continue
-        text = "".join(_delta_text(choice) for choice in choices if isinstance(choice, dict))
-        if text:
-            deltas.append((chunk.at_s, text))
-    return deltas
+    return [(chunk.at_s, chunk.text) for chunk in view.chunks if chunk.text]
 
 
 def _delta_text(choice: dict[str, Any]) -> str:
