@@ -31,9 +31,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-## bench: how long `llmconform check` takes against the embedded mock
+## bench: `llmconform check` duration; `llmconform load` timing accuracy, memory and capacity (bench/README.md)
 bench: $(STAMP)
 	$(BIN)/python bench/check_duration.py
+	$(BIN)/python bench/load_timing_accuracy.py
+	$(BIN)/python bench/load_memory.py
+	$(BIN)/python bench/load_generator_capacity.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

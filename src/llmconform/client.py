@@ -141,6 +141,7 @@ class TargetClient:
         size = 0
         for chunk in response.iter_bytes():
             size += len(chunk)
+            exchange.received_bytes = size
             if size > self.limits.max_body_bytes:
                 exchange.body = b"".join(parts)
                 raise _Abort(
@@ -163,6 +164,7 @@ class TargetClient:
             for chunk in response.iter_bytes():
                 now = time.perf_counter() - start
                 size += len(chunk)
+                exchange.received_bytes = size
                 if size > self.limits.max_body_bytes:
                     raise _Abort(
                         TransportError.TOO_LARGE,

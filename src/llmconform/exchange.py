@@ -54,6 +54,8 @@ class Exchange:
     status: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    # Bytes of the response body received (the load client keeps a stream's events, not its raw bytes).
+    received_bytes: int = 0
     events: list[StreamEvent] | None = None
     started_at: float = 0.0
     elapsed_s: float = 0.0

@@ -108,9 +108,13 @@ class SSEDecoder:
             end = match.start()
             line = self._buffer + text[start:end] if self._buffer else text[start:end]
             self._buffer = ""
-            event = self._process_line(line)
-            if event is not None:
-                events.append(event)
+            if line.startswith("data: "):  # the usual line, inline: a call per line costs under load
+                self._data.append(line[6:])
+                self._pending_fields = True
+            else:
+                event = self._process_line(line)
+                if event is not None:
+                    events.append(event)
             start = match.end()
             if start == length and start - end == 1 and text[end] == "\r":
                 self._after_cr = True  # a CR that ends this read may be the first half of a CRLF

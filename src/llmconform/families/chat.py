@@ -315,18 +315,26 @@ def token_deltas(view: ChatView) -> list[tuple[float, str]]:
     return [(chunk.at_s, chunk.text) for chunk in view.chunks if chunk.text]
 
 
+_OTHER_TEXT_KEYS = ("reasoning_content", "reasoning", "refusal")
+
+
 def _delta_text(choice: dict[str, Any]) -> str:
+    # Runs for every chunk of every stream under load: plain lookups, no temporary lists.
     delta = choice.get("delta")
     if not isinstance(delta, dict):
         return ""
-    parts = [delta.get(key) for key in ("content", "reasoning_content", "reasoning", "refusal")]
+    content = delta.get("content")
+    text = content if isinstance(content, str) else ""
+    for key in _OTHER_TEXT_KEYS:
+        if key in delta and isinstance(delta[key], str):
+            text += delta[key]
     calls = delta.get("tool_calls")
     if isinstance(calls, list):
         for call in calls:
             function = call.get("function") if isinstance(call, dict) else None
-            if isinstance(function, dict):
-                parts.append(function.get("arguments"))
-    return "".join(p for p in parts if isinstance(p, str))
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                text += function["arguments"]
+    return text
 
 
 def answer_text(view: ChatView) -> str:

@@ -55,7 +55,7 @@ class LLMUser(User):
             request_type=method,
             name=name,
             response_time=record.e2e_ms,
-            response_length=len(exchange.body),
+            response_length=exchange.received_bytes,
             exception=None if record.ok else RuntimeError(record.error_class),
             context={},
         )
