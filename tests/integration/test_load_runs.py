@@ -241,3 +241,37 @@ def test_a_worker_started_by_hand_joins_a_master(tmp_path: Path) -> None:
     assert master.returncode == 0, output
     report = json.loads((tmp_path / "load.json").read_text())
     assert report["requests"]["ok"] > 0 and report["requests"]["failed"] == 0
+
+
+def test_prompts_file_and_poisson_arrivals(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(
+        '{"prompt": "Name three rivers."}\n\n'
+        '{"messages": [{"role": "user", "content": "Count to five."}], "output_tokens": 5}\n'
+    )
+    result = run_load(
+        "--rate", "15", "--arrival", "poisson", "--duration", "2", "--warmup", "0", "--prompts", str(prompts),
+        "--output-tokens", "8", *FAST_MOCK, "--report-dir", str(tmp_path / "report"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report" / "load.json").read_text())
+    assert report["load_model"].startswith("open(rate=15/s, arrival=poisson")
+    rows = measured(read_rows(tmp_path / "report"))
+    assert {r["output_tokens"] for r in rows} == {"8", "5"}, "each prompt's own output length, else the default"
+    assert 10 <= len(rows) <= 60
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--users", "2", "--rate", "3"], "exclude each other"),
+        (["--input-tokens", "lots"], "MEAN:STDEV"),
+        (["--slo", "ttft=5"], "METRIC_ms=LIMIT"),
+        (["--scenario", "nope"], "unknown scenario"),
+        (["--mock-fault", "no_such_fault"], "unknown fault"),
+    ],
+)
+def test_bad_options_exit_2_naming_the_fix(args: list[str], message: str, tmp_path: Path) -> None:
+    result = run_load(*args, "--report-dir", str(tmp_path), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
