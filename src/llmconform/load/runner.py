@@ -146,6 +146,8 @@ def _announce(plan: LoadPlan) -> str:
         budget = f"; about {expected} requests and {tokens} output tokens"
     elif plan.requests is not None:
         budget = f"; at most {plan.requests} measured requests"
+    elif not plan.embedded:
+        budget = "; no request cap (the duration bounds it: add --requests N to cap requests and tokens)"
     workers = f", {plan.workers} worker process(es)" if plan.workers else ""
     warmup = f" after a {plan.warmup_s:g} s warm-up" if plan.warmup_s else ""
     return (
