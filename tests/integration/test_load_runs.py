@@ -275,3 +275,18 @@ def test_bad_options_exit_2_naming_the_fix(args: list[str], message: str, tmp_pa
     result = run_load(*args, "--report-dir", str(tmp_path), timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("model", [None, "m"])
+def test_an_unreachable_target_exits_3(model: str | None, tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    extra = ["--model", model] if model else []
+    result = run_load("--base-url", url, *extra, "--duration", "1", "--warmup", "0", "--report-dir", str(tmp_path))
+    assert result.returncode == 3, result.stdout + result.stderr
+    if model:  # the run went ahead: every request failed to connect, and the report says so
+        report = json.loads((tmp_path / "load.json").read_text())
+        assert set(report["errors"]) == {"connect"} and report["requests"]["ok"] == 0
+    else:
+        assert "target unreachable" in result.stderr
