@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import gevent
 from locust import User, constant, task
 from locust.exception import StopUser
 
@@ -19,6 +20,8 @@ from llmconform.load.http import LoadHttp
 from llmconform.load.plugin import harness_for
 
 __all__ = ["ChatStreamUser", "ChatUnaryUser", "LLMUser", "MixedUser", "ModelsUser"]
+
+CONNECT_FAILURE_PAUSE_S = 0.1
 
 
 class LLMUser(User):
@@ -51,6 +54,9 @@ class LLMUser(User):
         finally:
             pacer.release()
         record = self.harness.complete(exchange, name, slot, sent)
+        if record.error_class == "connect" and not self.harness.plan.open_loop:
+            # A closed-loop user would otherwise retry a refused connection thousands of times a second.
+            gevent.sleep(CONNECT_FAILURE_PAUSE_S)
         self.environment.events.request.fire(
             request_type=method,
             name=name,
