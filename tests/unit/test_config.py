@@ -39,7 +39,7 @@ def test_the_key_is_a_secret_in_reprs() -> None:
 
 
 def test_without_model_the_first_chat_model_listed_is_picked() -> None:
-    from llmconform.conformance.runner import pick_chat_model
+    from llmconform.families.chat import pick_chat_model
 
     assert pick_chat_model(["text-embedding-3-small", "whisper-1", "gpt-4o", "o3"]) == "gpt-4o"
     assert pick_chat_model(["text-embedding-3-small"]) == "text-embedding-3-small"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from llmconform.conformance.outcome import ConformanceRun, ExitCode
 from llmconform.conformance.schemathesis_run import run_schemathesis
 from llmconform.conformance.session import Budget, BudgetExhausted, Session, TargetHanging, TargetUnreachable
 from llmconform.exchange import Exchange
-from llmconform.families.chat import MODELS_OPERATION, MODELS_PATH
+from llmconform.families.chat import MODELS_OPERATION, MODELS_PATH, listed_model_ids, pick_chat_model
 from llmconform.mock import MockServer
 from llmconform.redact import Redactor
 
@@ -233,25 +232,11 @@ def _run_phases(config: CheckConfig, session: Session, plan: Plan, say: Reporter
         )
 
 
-# Model ids that name something other than a chat model; skipped when picking one to check.
-_NOT_CHAT = re.compile(r"embed|whisper|tts|speech|transcri|dall-e|image|audio|moderation|rerank|video", re.I)
-
-
-def pick_chat_model(ids: list[str]) -> str | None:
-    """The first listed id that does not look like an embeddings, audio, image or video model."""
-    return next((i for i in ids if not _NOT_CHAT.search(i)), ids[0] if ids else None)
-
-
 def _first_listed_model(session: Session) -> str:
     exchange = session.send("GET", MODELS_PATH, operation=MODELS_OPERATION, family="models", label="resolve model")
     if exchange.status == 401:
         raise KeyRefused("GET /v1/models answered 401 to the configured key")
-    try:
-        data = exchange.json().get("data")
-        ids = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
-    except (ValueError, AttributeError, TypeError, KeyError):
-        ids = []
-    model = pick_chat_model(ids)
+    model = pick_chat_model(listed_model_ids(exchange))
     if model is None:
         raise ConfigurationProblem(
             f"no --model given and GET {MODELS_PATH} did not list one ({exchange.status or exchange.error}); "

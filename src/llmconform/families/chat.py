@@ -9,6 +9,7 @@ the wire form was. It never raises on a malformed answer: what it could not read
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,24 @@ class ChatView:
         if self._json_chunks is None:
             self._json_chunks = [c for c in self.chunks if isinstance(c.payload, dict)]
         return self._json_chunks
+
+
+# Model ids that name something other than a chat model; passed over when picking one.
+_NOT_CHAT = re.compile(r"embed|whisper|tts|speech|transcri|dall-e|image|audio|moderation|rerank|video", re.I)
+
+
+def listed_model_ids(exchange: Exchange) -> list[str]:
+    """The non-empty ``id`` strings of a GET /v1/models answer, in order ([] when it is not one)."""
+    try:
+        data = exchange.json().get("data")
+        return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
+    except (ValueError, AttributeError, TypeError, KeyError):
+        return []
+
+
+def pick_chat_model(ids: list[str]) -> str | None:
+    """The first listed id that does not look like an embeddings, audio, image or video model."""
+    return next((i for i in ids if not _NOT_CHAT.search(i)), ids[0] if ids else None)
 
 
 def chat_request(

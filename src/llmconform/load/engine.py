@@ -25,7 +25,7 @@ from typing import Any
 import llmconform
 from llmconform.client import TargetClient
 from llmconform.config import API_KEY_ENV
-from llmconform.families.chat import MODELS_OPERATION, MODELS_PATH
+from llmconform.families.chat import MODELS_OPERATION, MODELS_PATH, listed_model_ids, pick_chat_model
 from llmconform.load.collector import MEASUREMENTS_FILE, PROGRESS_FILE, RECORDS_FILE
 from llmconform.load.plan import LoadPlan
 from llmconform.mock import MockConfig, MockServer
@@ -79,7 +79,6 @@ def scenario_file(scenario: str) -> Path:
 def resolve_model(base_url: str, api_key: str | None, timeout_s: float) -> str:
     """The first chat model the target lists (GET /v1/models), or LoadRunFailed naming the fix."""
     from llmconform.client import ClientLimits
-    from llmconform.conformance.runner import pick_chat_model
 
     limits = ClientLimits(read_timeout_s=timeout_s, deadline_s=timeout_s)
     with TargetClient(base_url, api_key, limits) as client:
@@ -88,12 +87,7 @@ def resolve_model(base_url: str, api_key: str | None, timeout_s: float) -> str:
         raise LoadRunFailed(f"target unreachable: {exchange.error}")
     if exchange.status == 401:
         raise LoadRunFailed("GET /v1/models answered 401: pass a valid key with --api-key or $" + API_KEY_ENV)
-    try:
-        data = exchange.json().get("data")
-        ids = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
-    except (ValueError, AttributeError, TypeError, KeyError):
-        ids = []
-    model = pick_chat_model(ids)
+    model = pick_chat_model(listed_model_ids(exchange))
     if model is None:
         raise LoadRunFailed(
             f"no --model given and GET {MODELS_PATH} listed none (status {exchange.status}); pass --model"
