@@ -69,7 +69,7 @@ class ProcessHarness:
         if record.error is not None:
             record.error = self.redactor.text(record.error)
         if not record.warmup:
-            self.tally.judged([r.id for r in self._rules if r.id in results.counts])
+            self.tally.judged(list(results.counts))
             for finding in results.findings:
                 if not self.tally.wants_finding(finding.rule):
                     continue  # rendering an exchange costs; a broken target would pay it on every answer

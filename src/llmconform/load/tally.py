@@ -149,6 +149,21 @@ class MetricHistogram:
         return metric
 
 
+# The additive fields of an OperationTally (merged by summing, shipped as they are).
+_COUNTERS = (
+    "total",
+    "ok",
+    "failed",
+    "good",
+    "output_tokens",
+    "output_tokens_client",
+    "prompt_tokens",
+    "token_compared",
+    "token_disagree",
+    "token_abs_diff",
+)
+
+
 @dataclass(slots=True)
 class OperationTally:
     """Counts and distributions of one operation (chat-stream, chat-unary, models) or of all of them."""
@@ -209,18 +224,7 @@ class OperationTally:
             self.token_abs_diff += abs(record.token_discrepancy or 0)
 
     def merge(self, other: OperationTally) -> None:
-        for name in (
-            "total",
-            "ok",
-            "failed",
-            "good",
-            "output_tokens",
-            "output_tokens_client",
-            "prompt_tokens",
-            "token_compared",
-            "token_disagree",
-            "token_abs_diff",
-        ):
+        for name in _COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.first_intended is not None:
             mine = self.first_intended
@@ -232,23 +236,7 @@ class OperationTally:
             self.metric(name).merge(metric)
 
     def to_wire(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            name: getattr(self, name)
-            for name in (
-                "total",
-                "ok",
-                "failed",
-                "good",
-                "output_tokens",
-                "output_tokens_client",
-                "prompt_tokens",
-                "token_compared",
-                "token_disagree",
-                "token_abs_diff",
-                "first_intended",
-                "last_done",
-            )
-        }
+        data: dict[str, Any] = {name: getattr(self, name) for name in (*_COUNTERS, "first_intended", "last_done")}
         data["metrics"] = {name: metric.to_wire() for name, metric in self.metrics.items()}
         return data
 
