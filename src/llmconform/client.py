@@ -129,7 +129,7 @@ class TargetClient:
             exchange.error, exchange.error_kind = f"cannot decode body: {exc}", TransportError.DECODE
         except httpx.HTTPError as exc:
             exchange.error, exchange.error_kind = f"{type(exc).__name__}: {exc}", TransportError.PROTOCOL
-        except _Abort as abort:
+        except ReadAborted as abort:
             exchange.error, exchange.error_kind = abort.message, abort.kind
         exchange.elapsed_s = time.perf_counter() - start
         if self._on_exchange is not None:
@@ -144,47 +144,85 @@ class TargetClient:
             exchange.received_bytes = size
             if size > self.limits.max_body_bytes:
                 exchange.body = b"".join(parts)
-                raise _Abort(
+                raise ReadAborted(
                     TransportError.TOO_LARGE,
                     f"response body exceeded {self.limits.max_body_bytes} bytes; raise max_body_bytes if expected",
                 )
             parts.append(chunk)
             if time.perf_counter() > deadline:
                 exchange.body = b"".join(parts)
-                raise _Abort(TransportError.TIMEOUT, f"response not complete after {self.limits.deadline_s} s")
+                raise ReadAborted(TransportError.TIMEOUT, f"response not complete after {self.limits.deadline_s} s")
         exchange.body = b"".join(parts)
 
     def _read_stream(self, response: httpx.Response, exchange: Exchange, start: float, deadline: float) -> None:
-        decoder = SSEDecoder(max_line_bytes=self.limits.max_line_bytes)
-        events: list[StreamEvent] = []
-        exchange.events = events
-        raw: list[bytes] = []
-        size = 0
+        recorder = StreamRecorder(
+            exchange, start, max_body_bytes=self.limits.max_body_bytes, max_line_bytes=self.limits.max_line_bytes
+        )
         try:
             for chunk in response.iter_bytes():
-                now = time.perf_counter() - start
-                size += len(chunk)
-                exchange.received_bytes = size
-                if size > self.limits.max_body_bytes:
-                    raise _Abort(
-                        TransportError.TOO_LARGE,
-                        f"stream exceeded {self.limits.max_body_bytes} bytes; raise max_body_bytes if expected",
-                    )
-                raw.append(chunk)
-                for event in decoder.feed(chunk):
-                    events.append(StreamEvent(at_s=now, data=event.data, event=event.event, id=event.id))
-                if start + now > deadline:
-                    raise _Abort(TransportError.TIMEOUT, f"stream not complete after {self.limits.deadline_s} s")
-            tail, closed = decoder.close()
-            now = time.perf_counter() - start
-            events.extend(StreamEvent(at_s=now, data=e.data, event=e.event, id=e.id) for e in tail)
-            exchange.incomplete_trailing_event = closed.incomplete_event
-        except SSEError as exc:
-            raise _Abort(TransportError.DECODE, str(exc)) from exc
+                recorder.feed(chunk)
+                if time.perf_counter() > deadline:
+                    raise ReadAborted(TransportError.TIMEOUT, f"stream not complete after {self.limits.deadline_s} s")
+            recorder.close()
         finally:
-            exchange.body = b"".join(raw)
-            exchange.invalid_utf8 = decoder.invalid_utf8
-            exchange.sse_empty_dispatches = list(decoder.empty_dispatches_by_openai_sdk)
+            recorder.finish()
+
+
+class StreamRecorder:
+    """Turns the bytes of an SSE response into an Exchange's timed events as they arrive.
+
+    Both clients use it (httpx here, geventhttpclient under load): each chunk is fed to the SSE decoder
+    and its events are stamped with the chunk's arrival time (seconds after ``start``); the size cap and
+    decoding failures end the read with :class:`ReadAborted`. ``keep_raw`` keeps the stream's bytes as
+    the exchange body; the load client leaves it off (rules and reports read the events).
+    """
+
+    def __init__(
+        self, exchange: Exchange, start: float, *, max_body_bytes: int, max_line_bytes: int, keep_raw: bool = True
+    ) -> None:
+        self.exchange = exchange
+        self.start = start
+        self.max_body_bytes = max_body_bytes
+        self.decoder = SSEDecoder(max_line_bytes=max_line_bytes)
+        self.events: list[StreamEvent] = []
+        exchange.events = self.events
+        self.raw: list[bytes] | None = [] if keep_raw else None
+
+    def feed(self, chunk: bytes) -> None:
+        """Take one network read."""
+        now = time.perf_counter() - self.start
+        exchange = self.exchange
+        exchange.received_bytes += len(chunk)
+        if exchange.received_bytes > self.max_body_bytes:
+            raise ReadAborted(
+                TransportError.TOO_LARGE,
+                f"stream exceeded {self.max_body_bytes} bytes; raise max_body_bytes if expected",
+            )
+        if self.raw is not None:
+            self.raw.append(chunk)
+        try:
+            decoded = self.decoder.feed(chunk)
+        except SSEError as exc:
+            raise ReadAborted(TransportError.DECODE, str(exc)) from exc
+        for event in decoded:
+            self.events.append(StreamEvent(at_s=now, data=event.data, event=event.event, id=event.id))
+
+    def close(self) -> None:
+        """The stream ended: dispatch what the decoder still held."""
+        try:
+            tail, closed = self.decoder.close()
+        except SSEError as exc:
+            raise ReadAborted(TransportError.DECODE, str(exc)) from exc
+        now = time.perf_counter() - self.start
+        self.events.extend(StreamEvent(at_s=now, data=e.data, event=e.event, id=e.id) for e in tail)
+        self.exchange.incomplete_trailing_event = closed.incomplete_event
+
+    def finish(self) -> None:
+        """Record what the decoder noticed (also after an abort)."""
+        if self.raw is not None:
+            self.exchange.body = b"".join(self.raw)
+        self.exchange.invalid_utf8 = self.decoder.invalid_utf8
+        self.exchange.sse_empty_dispatches = list(self.decoder.empty_dispatches_by_openai_sdk)
 
 
 def _encode_json(value: Any) -> bytes:
@@ -194,7 +232,9 @@ def _encode_json(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
-class _Abort(Exception):
+class ReadAborted(Exception):
+    """A response read stopped on purpose: too large, past its deadline, or undecodable."""
+
     def __init__(self, kind: TransportError, message: str) -> None:
         super().__init__(message)
         self.kind = kind

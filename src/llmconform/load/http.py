@@ -21,18 +21,11 @@ from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
 from llmconform import __version__
-from llmconform.exchange import Exchange, StreamEvent, TransportError
+from llmconform.client import ReadAborted, StreamRecorder
+from llmconform.exchange import Exchange, TransportError
 from llmconform.load.plan import LoadLimits
-from llmconform.sse import SSEDecoder, SSEError
 
 __all__ = ["LoadHttp"]
-
-
-class _Abort(Exception):
-    def __init__(self, kind: TransportError, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
 
 
 class _Deadline(Exception):
@@ -93,7 +86,7 @@ class LoadHttp:
         except _Deadline:
             exchange.error = f"response not complete after {self.limits.deadline_s} s (the request deadline)"
             exchange.error_kind = TransportError.TIMEOUT
-        except _Abort as abort:
+        except ReadAborted as abort:
             exchange.error, exchange.error_kind = abort.message, abort.kind
         except TimeoutError as exc:
             exchange.error = f"no data for {self.limits.read_timeout_s} s: {exc}"
@@ -126,43 +119,28 @@ class LoadHttp:
             parts.append(chunk)
             if size > self.limits.max_body_bytes:
                 exchange.body = b"".join(parts)
-                raise _Abort(
+                raise ReadAborted(
                     TransportError.TOO_LARGE,
-                    f"response body exceeded {self.limits.max_body_bytes} bytes; raise --max-body-bytes if expected",
+                    f"response body exceeded {self.limits.max_body_bytes} bytes; raise max_body_bytes if expected",
                 )
         exchange.body = b"".join(parts)
 
     def _read_stream(self, response: HTTPSocketPoolResponse, exchange: Exchange, start: float) -> None:
-        decoder = SSEDecoder(max_line_bytes=self.limits.max_body_bytes)
-        events: list[StreamEvent] = []
-        exchange.events = events
         # The raw bytes of a stream are not kept under load: rules and reports read its events (1,000
         # concurrent streams held ~20 MB of bytes nobody read; bench/load_memory.py).
-        size = 0
+        recorder = StreamRecorder(
+            exchange,
+            start,
+            max_body_bytes=self.limits.max_body_bytes,
+            max_line_bytes=self.limits.max_body_bytes,
+            keep_raw=False,
+        )
         try:
-            while True:
-                chunk = _read_available(response)
-                if not chunk:
-                    break
-                now = time.perf_counter() - start
-                size += len(chunk)
-                exchange.received_bytes = size
-                if size > self.limits.max_body_bytes:
-                    raise _Abort(
-                        TransportError.TOO_LARGE,
-                        f"stream exceeded {self.limits.max_body_bytes} bytes; raise --max-body-bytes if expected",
-                    )
-                for event in decoder.feed(chunk):
-                    events.append(StreamEvent(at_s=now, data=event.data, event=event.event, id=event.id))
-            tail, closed = decoder.close()
-            now = time.perf_counter() - start
-            events.extend(StreamEvent(at_s=now, data=e.data, event=e.event, id=e.id) for e in tail)
-            exchange.incomplete_trailing_event = closed.incomplete_event
-        except SSEError as exc:
-            raise _Abort(TransportError.DECODE, str(exc)) from exc
+            while chunk := _read_available(response):
+                recorder.feed(chunk)
+            recorder.close()
         finally:
-            exchange.invalid_utf8 = decoder.invalid_utf8
-            exchange.sse_empty_dispatches = list(decoder.empty_dispatches_by_openai_sdk)
+            recorder.finish()
 
 
 def _read_available(response: HTTPSocketPoolResponse) -> bytes:
