@@ -9,13 +9,12 @@ an unreachable target or a harness failure 3. Reports are written by the caller 
 from __future__ import annotations
 
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 
+from llmconform import versions
 from llmconform.checks import Results, exchange_rules
 from llmconform.client import ClientLimits, TargetClient
 from llmconform.config import CheckConfig
@@ -94,13 +93,7 @@ def make_plan(config: CheckConfig, resolve_model: bool) -> Plan:
 
 def environment() -> dict[str, str]:
     """Versions and platform, for the report."""
-    found = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in ("llmconform", "schemathesis", "hypothesis", "httpx"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = "not installed"
-    return found
+    return versions.environment(("llmconform", "schemathesis", "hypothesis", "httpx"))
 
 
 def run_check(

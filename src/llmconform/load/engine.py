@@ -123,13 +123,14 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _locust_command(locustfile: str) -> list[str]:
+    """``python -m locust -f LOCUSTFILE`` with this interpreter (a worker needs no more: the plan comes later)."""
+    return [sys.executable, "-m", "locust", "-f", locustfile]
+
+
 def _locust_argv(plan: LoadPlan, plan_json: str) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        plan.locustfile,
+        *_locust_command(plan.locustfile),
         "--headless",
         "--host",
         plan.base_url,
@@ -189,7 +190,14 @@ def run_locust(
             )
             processes.append(master)
             for _ in range(plan.workers - remote_workers):
-                worker_argv = [*argv[:5], "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+                worker_argv = [
+                    *_locust_command(plan.locustfile),
+                    "--worker",
+                    "--master-host",
+                    "127.0.0.1",
+                    "--master-port",
+                    str(port),
+                ]
                 processes.append(
                     subprocess.Popen(worker_argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
                 )

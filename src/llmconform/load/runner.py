@@ -8,15 +8,14 @@ the exit code with the document for the console summary.
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from llmconform import versions
 from llmconform.load.engine import LoadRunFailed, LocustRun, MockSettings, embedded_mock, resolve_model, run_locust
 from llmconform.load.plan import Arrival, LoadPlan
 from llmconform.load.tally import ALL, Tally
@@ -53,12 +52,7 @@ class LoadOutcome:
 
 def environment() -> dict[str, str]:
     """Versions and platform, for the report (and for comparing runs later)."""
-    found = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in ("llmconform", "locust", "gevent", "geventhttpclient", "hdrhistogram"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = "not installed"
+    found = versions.environment(("llmconform", "locust", "gevent", "geventhttpclient", "hdrhistogram"))
     found["started_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return found
 
