@@ -38,6 +38,21 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(lines)
 
 
+# Options check and load share (the same flag means the same thing in every command).
+_BASE_URL = click.option(
+    "--base-url", metavar="URL", help="Server root, e.g. https://api.aboai.ai. Default: the embedded mock."
+)
+_API_KEY = click.option("--api-key", metavar="KEY", help=f"API key (Bearer). Also read from ${API_KEY_ENV}.")
+_TIMEOUT = click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Deadline for one request, streams included (seconds).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="llmconform")
 def main() -> None:
@@ -45,8 +60,8 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--base-url", metavar="URL", help="Server root, e.g. https://api.aboai.ai. Default: the embedded mock.")
-@click.option("--api-key", metavar="KEY", help=f"API key (Bearer). Also read from ${API_KEY_ENV}.")
+@_BASE_URL
+@_API_KEY
 @click.option("--model", metavar="M", help="Model id to check. Default: the first chat model the target lists.")
 @click.option(
     "--family",
@@ -66,14 +81,7 @@ def main() -> None:
     help="Request budget. Default: unlimited against the embedded mock, 150 against a URL.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated requests.")
-@click.option(
-    "--timeout",
-    "timeout_s",
-    type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
-    help="Deadline for one request, streams included (seconds).",
-)
+@_TIMEOUT
 def check(
     base_url: str | None,
     api_key: str | None,
@@ -136,8 +144,8 @@ def _default_report_dir(kind: str) -> Path:
 
 
 @main.command()
-@click.option("--base-url", metavar="URL", help="Server root, e.g. https://api.aboai.ai. Default: the embedded mock.")
-@click.option("--api-key", metavar="KEY", help=f"API key (Bearer). Also read from ${API_KEY_ENV}.")
+@_BASE_URL
+@_API_KEY
 @click.option("--model", metavar="M", help="Model id. Default: the first chat model the target lists.")
 @click.option(
     "--scenario",
@@ -199,14 +207,7 @@ def _default_report_dir(kind: str) -> Path:
     help="Where the report files go. Default: reports/<timestamp>-load/.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for prompts, lengths and arrivals.")
-@click.option(
-    "--timeout",
-    "timeout_s",
-    type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
-    help="Request deadline (s).",
-)
+@_TIMEOUT
 @click.option(
     "--tokenizer",
     type=click.Choice(["words", "chunks"]),
