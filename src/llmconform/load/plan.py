@@ -147,7 +147,6 @@ class LoadPlan(BaseModel):
     tokenizer: Literal["words", "chunks"] = "words"
     workers: Annotated[int, Field(ge=0)] = 0
     report_dir: str
-    run_id: str = ""
 
     @field_validator("slos")
     @classmethod

@@ -89,7 +89,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         plan = _plan(environment)
         if plan is None:
             return
-        harness = ProcessHarness(plan, runner.worker_index, max(plan.workers, 1))
+        harness = ProcessHarness(plan, runner.worker_index, plan.process_count)
         _HARNESSES[id(environment)] = harness
         harness.start()
 
