@@ -257,7 +257,7 @@ def load(
 ) -> None:
     """Load the target with locust; every answer is checked; write load.json, requests.csv and load.html."""
     from llmconform.load.engine import LoadRunFailed, MockSettings, scenario_file
-    from llmconform.load.plan import LoadLimits, LoadPlan, WorkloadSpec, parse_distribution, parse_slo
+    from llmconform.load.plan import LoadPlan, WorkloadSpec, parse_distribution, parse_slo
     from llmconform.load.runner import LoadRequest, run_load
     from llmconform.load.workload import WorkloadError, load_prompts
     from llmconform.report.load_console import LoadLive, render_load_summary
@@ -312,7 +312,7 @@ def load(
                 ignore_eos=ignore_eos if ignore_eos is not None else target.embedded,
             ),
             slos=slo_limits,
-            limits=LoadLimits(read_timeout_s=min(30.0, timeout_s), deadline_s=timeout_s),
+            limits=LimitsConfig(read_timeout_s=min(30.0, timeout_s), deadline_s=timeout_s),
             tokenizer=tokenizer,  # type: ignore[arg-type]  # click.Choice holds it to the literal values
             workers=workers + remote_workers,
             report_dir=str((report_dir or _default_report_dir("load")).resolve()),

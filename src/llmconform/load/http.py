@@ -22,8 +22,8 @@ from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
 from llmconform import __version__
 from llmconform.client import ReadAborted, StreamRecorder
+from llmconform.config import LimitsConfig
 from llmconform.exchange import Exchange, TransportError
-from llmconform.load.plan import LoadLimits
 
 __all__ = ["LoadHttp"]
 
@@ -35,7 +35,7 @@ class _Deadline(Exception):
 class LoadHttp:
     """Sends requests to one base URL over one keep-alive connection and records each as an Exchange."""
 
-    def __init__(self, base_url: str, api_key: str | None, limits: LoadLimits) -> None:
+    def __init__(self, base_url: str, api_key: str | None, limits: LimitsConfig) -> None:
         self.base_url = base_url.rstrip("/")
         self.limits = limits
         self._auth = {"authorization": f"Bearer {api_key}"} if api_key else {}

@@ -15,9 +15,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llmconform.config import LimitsConfig
+
 __all__ = [
     "Arrival",
-    "LoadLimits",
     "LoadPlan",
     "TokenDistribution",
     "WorkloadSpec",
@@ -114,17 +115,6 @@ class WorkloadSpec(BaseModel):
     limit_key: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
 
 
-class LoadLimits(BaseModel):
-    """Per-request limits under load (a hanging or hostile target costs one deadline, never a hang)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
-    read_timeout_s: Annotated[float, Field(gt=0)] = 30.0
-    deadline_s: Annotated[float, Field(gt=0)] = 60.0
-    max_body_bytes: Annotated[int, Field(gt=0)] = 32 * 1024 * 1024
-
-
 class LoadPlan(BaseModel):
     """Everything a locust process needs to run its part of the load."""
 
@@ -143,7 +133,7 @@ class LoadPlan(BaseModel):
     warmup_s: Annotated[float, Field(ge=0)] = 0.0
     workload: WorkloadSpec = WorkloadSpec()
     slos: dict[str, float] = Field(default_factory=dict)
-    limits: LoadLimits = LoadLimits()
+    limits: LimitsConfig = LimitsConfig()
     tokenizer: Literal["words", "chunks"] = "words"
     workers: Annotated[int, Field(ge=0)] = 0
     report_dir: str
