@@ -64,6 +64,11 @@ def main() -> None:
 @_API_KEY
 @click.option("--model", metavar="M", help="Model id to check. Default: the first chat model the target lists.")
 @click.option(
+    "--embedding-model",
+    metavar="M",
+    help="Model id for the embeddings family. Default: the first listed id naming an embeddings model.",
+)
+@click.option(
     "--family",
     "families",
     multiple=True,
@@ -78,7 +83,7 @@ def main() -> None:
 @click.option(
     "--max-requests",
     type=click.IntRange(min=1),
-    help="Request budget. Default: unlimited against the embedded mock, 150 against a URL.",
+    help="Request budget. Default: unlimited against the embedded mock, 400 against a URL.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated requests.")
 @_TIMEOUT
@@ -86,6 +91,7 @@ def check(
     base_url: str | None,
     api_key: str | None,
     model: str | None,
+    embedding_model: str | None,
     families: tuple[str, ...],
     report_dir: Path | None,
     max_requests: int | None,
@@ -99,7 +105,12 @@ def check(
     key = api_key or api_key_from_env()
     try:
         config = CheckConfig(
-            target=TargetConfig(base_url=base_url, api_key=SecretStr(key) if key else None, model=model),
+            target=TargetConfig(
+                base_url=base_url,
+                api_key=SecretStr(key) if key else None,
+                model=model,
+                embedding_model=embedding_model,
+            ),
             families=_split_values(families) or ("all",),
             report_dir=report_dir or _default_report_dir("check"),
             max_requests=max_requests,
@@ -151,7 +162,8 @@ def _default_report_dir(kind: str) -> Path:
     "--scenario",
     default="chat-stream",
     show_default=True,
-    help="chat-stream, chat-unary, mixed (streamed 6 : unary 3 : models 1), or the path of your own locustfile.",
+    help="chat-stream, chat-unary, messages-stream, gemini-stream, responses-stream, embeddings, mixed (every "
+    "format, reported per operation), or the path of your own locustfile.",
 )
 @click.option("--users", type=click.IntRange(min=1), help="Closed loop: this many concurrent users. Default: 8.")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Open loop: requests per second.")

@@ -19,6 +19,7 @@ import orjson
 
 from llmconform import __version__
 from llmconform.exchange import Exchange, StreamEvent, TransportError
+from llmconform.families import request_headers as family_headers
 from llmconform.sse import SSEDecoder, SSEError
 
 
@@ -65,9 +66,9 @@ class TargetClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def auth_headers(self) -> dict[str, str]:
-        """The Bearer credential header, if a key is configured."""
-        return {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+    def auth_headers(self, family: str = "chat") -> dict[str, str]:
+        """The credential (and version) headers of ``family``'s native style, if a key is configured."""
+        return family_headers(family, self.api_key)
 
     def send(
         self,
@@ -85,7 +86,7 @@ class TargetClient:
         """Send one request and return its Exchange; never raises for transport problems."""
         request_headers: dict[str, str] = {}
         if auth:
-            request_headers.update(self.auth_headers())
+            request_headers.update(self.auth_headers(family))
         content: bytes | None = raw_body
         if json_body is not None and raw_body is None:
             content = _encode_json(json_body)

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from llmconform.mock.config import MockConfig
 
 API_KEY_ENV = "LLMCONFORM_API_KEY"
-FAMILIES: tuple[str, ...] = ("chat", "models")
+FAMILIES: tuple[str, ...] = ("models", "chat", "messages", "gemini", "responses", "embeddings", "consistency")
 # A live URL costs money: without --max-requests a check run sends at most this many requests.
-LIVE_DEFAULT_MAX_REQUESTS = 150
+LIVE_DEFAULT_MAX_REQUESTS = 400
 
 
 class TargetConfig(BaseModel):
@@ -29,6 +29,11 @@ class TargetConfig(BaseModel):
     )
     api_key: SecretStr | None = Field(default=None, description="API key sent as Authorization: Bearer")
     model: str | None = Field(default=None, description="Model id to check; None: the first one listed")
+    embedding_model: str | None = Field(
+        default=None,
+        description="Model id the embeddings family is checked with; None: the first listed id naming an "
+        "embeddings model, else the model under test",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -89,7 +94,8 @@ class CheckConfig(BaseModel):
                     raise ValueError(f"unknown family {name!r}; choose from: all, {', '.join(FAMILIES)}")
                 if name not in expanded:
                     expanded.append(name)
-        return tuple(expanded)
+        # Always in FAMILIES order: the model list first, the cross-format comparison last.
+        return tuple(name for name in FAMILIES if name in expanded)
 
     @property
     def budget(self) -> int | None:

@@ -17,14 +17,13 @@ from llmconform.mock import (
     DEFAULT_API_KEY,
     DEFAULT_MODELS,
     FAULT_HEADER,
-    FAULTS,
     MockConfig,
     MockError,
     MockServer,
     create_app,
 )
 from llmconform.mock.app import REQUEST_SCHEMA
-from llmconform.mock.faults import STALL_S
+from llmconform.mock.faults import FAULTS_BY_FAMILY, STALL_S
 from llmconform.mock.tokenizer import count_prompt_tokens, count_tokens
 from llmconform.mock.validation import BodyValidator, find_violation
 from llmconform.spec import component_schema, validator_for
@@ -445,6 +444,8 @@ FAULT_CASES: dict[str, Case] = {
     "accept_invalid": _post(temperature=3, top_logprobs=25, n=0),
     "parameter_limits_enforced": _post(logprobs=True, top_logprobs=21),
     "usage_counts_nonzero": _post(),
+    "cross_format_usage_consistent": _post(),
+    "cross_format_finish_consistent": _post(max_tokens=3),
     "stop_sequence_ends_answer": _post(stop=" "),
     "reject_valid": _many,
     "bad_retry_after": _many,
@@ -456,11 +457,15 @@ def _fingerprint(responses: list[httpx.Response]) -> list[tuple[int, str, str]]:
     return [(r.status_code, r.headers["content-type"], _without_created(r.text)) for r in responses]
 
 
+# The faults the chat endpoints commit: chat's own and the cross-format ones (chat drifts from the others).
+CHAT_ENDPOINT_FAULTS = {**FAULTS_BY_FAMILY["chat"], **FAULTS_BY_FAMILY["consistency"]}
+
+
 def test_every_fault_has_a_case() -> None:
-    assert FAULT_CASES.keys() == FAULTS.keys()
+    assert FAULT_CASES.keys() == CHAT_ENDPOINT_FAULTS.keys()
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("fault", sorted(CHAT_ENDPOINT_FAULTS))
 def test_fault_changes_behaviour(client: httpx.Client, fault: str) -> None:
     case = FAULT_CASES[fault]
     clean = case(client, {})

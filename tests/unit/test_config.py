@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from llmconform.config import LIVE_DEFAULT_MAX_REQUESTS, CheckConfig, TargetConfig
+from llmconform.config import FAMILIES, LIVE_DEFAULT_MAX_REQUESTS, CheckConfig, TargetConfig
 
 
 def test_embedded_mock_has_no_budget_and_a_live_url_has_the_default() -> None:
@@ -26,7 +26,9 @@ def test_base_url_must_be_http() -> None:
 
 
 def test_families_expand_all_and_reject_unknown_names() -> None:
-    assert CheckConfig(families=("all",)).families == ("chat", "models")
+    assert CheckConfig(families=("all",)).families == FAMILIES
+    assert "consistency" in FAMILIES and "gemini" in FAMILIES
+    assert CheckConfig(families=("chat", "models")).families == ("models", "chat"), "always in FAMILIES order"
     assert CheckConfig(families=("models", "models")).families == ("models",)
     with pytest.raises(ValidationError, match="unknown family 'images'"):
         CheckConfig(families=("images",))

@@ -36,6 +36,7 @@ from llmconform.families.chat import (
     chat_request,
     chat_view,
 )
+from llmconform.json_numbers import as_int
 
 PROMPT = "Write three short sentences about lighthouses and the sea."
 SYSTEM = "You are a concise assistant."
@@ -385,3 +386,48 @@ def probe_parameter_limits(session: Session) -> None:
     for what, body in cases:
         exchange = session.chat(body, f"limits: {what}")
         session.judge("parameter_limits_enforced", parameter_limits_enforced(exchange, what), exchange)
+
+
+# ---------------------------------------------------------------------- schemathesis pinning
+
+# Top-level chat request properties capped for cheap positive generation (value = maximum).
+GENERATION_BOUNDS = {"n": 2, "max_tokens": 16, "max_completion_tokens": 16, "top_logprobs": 3}
+# The contract's own maxima of those properties (the output limits have none).
+_VALID_MAXIMUM = {"n": 128, "top_logprobs": 20}
+
+
+def pin_generated_body(body: dict[str, Any], session: Session, positive: bool) -> None:
+    """Point a schemathesis-generated chat body at the model under test and bound what it may cost."""
+    if isinstance(body.get("model"), str):
+        body["model"] = session.model
+    if positive:
+        _pin_tool_choice(body)
+    if all(body.get(key) is None for key in ("max_tokens", "max_completion_tokens")):
+        # Never an unbounded answer on a paid API.
+        body[session.dialect.limit_key] = GENERATION_BOUNDS["max_tokens"]
+    for key, bound in GENERATION_BOUNDS.items():
+        value = as_int(body.get(key))
+        # In negative mode an out-of-range value may be the point of the case: only clamp valid values.
+        if value is not None and value > bound and (positive or 1 <= value <= _VALID_MAXIMUM.get(key, value)):
+            body[key] = bound
+    if positive and body.get("stream") is not True:
+        body.pop("stream_options", None)
+
+
+def _pin_tool_choice(body: dict[str, Any]) -> None:
+    """Make a generated tool_choice satisfiable, as the model is pinned: a named choice names an offered
+    tool, and "required" or a named choice comes with tools (otherwise servers rightly answer 400)."""
+    choice = body.get("tool_choice")
+    tools = body.get("tools")
+    names = [
+        t["function"]["name"]
+        for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        and isinstance(t["function"].get("name"), str)
+    ] if isinstance(tools, list) else []  # fmt: skip
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        if names:
+            choice["function"]["name"] = names[0]
+        else:
+            del body["tool_choice"]
+    elif choice == "required" and not names:
+        del body["tool_choice"]

@@ -15,24 +15,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from llmconform import versions
-from llmconform.checks import Results, exchange_rules
+from llmconform.checks import REGISTRY, Results, exchange_rules
 from llmconform.client import ClientLimits, TargetClient
 from llmconform.config import CheckConfig
-from llmconform.conformance.chat_probes import (
-    MODELS_PLANNED_REQUESTS,
-    PLANNED_REQUESTS,
-    KeyRefused,
-    run_chat_probes,
-    run_models_probes,
-)
+from llmconform.conformance.chat_probes import KeyRefused
 from llmconform.conformance.chat_properties import run_chat_properties
+from llmconform.conformance.families import FAMILY_CHECKS, FamilyCheck
 from llmconform.conformance.outcome import ConformanceRun, ExitCode
 from llmconform.conformance.schemathesis_run import run_schemathesis
 from llmconform.conformance.session import Budget, BudgetExhausted, Session, TargetHanging, TargetUnreachable
 from llmconform.exchange import Exchange
-from llmconform.families.chat import MODELS_OPERATION, MODELS_PATH, listed_model_ids, pick_chat_model
+from llmconform.families import GENERATION_FAMILIES, build_request
+from llmconform.families.chat import (
+    MODELS_OPERATION,
+    MODELS_PATH,
+    listed_model_ids,
+    pick_chat_model,
+    pick_embedding_model,
+)
 from llmconform.mock import MockServer
 from llmconform.redact import Redactor
+from llmconform.spec import load_document
 
 
 class ConfigurationProblem(Exception):
@@ -45,25 +48,32 @@ class Plan:
 
     probes: int
     properties: int
-    positive: int
-    negative: int
-    chat: bool
-    models: bool
+    # family -> (positive, negative) schemathesis examples per operation with a request body
+    cases: dict[str, tuple[int, int]]
+    # family -> number of schemathesis cases its operations take (bodyless operations: one each)
+    schemathesis_by_family: dict[str, int]
+    # the request cap, if any: a plan whose probes alone exceed it stops there
+    budget: int | None = None
 
     @property
     def schemathesis(self) -> int:
-        # GET /v1/models has no parameters: one positive case exists, and no negative one.
-        return (self.positive + self.negative) * int(self.chat) + int(self.models)
+        return sum(self.schemathesis_by_family.values())
 
     @property
     def total(self) -> int:
-        return self.probes + self.properties + self.schemathesis
+        planned = self.probes + self.properties + self.schemathesis
+        return planned if self.budget is None else min(planned, self.budget)
 
     def describe(self) -> str:
+        parts = ", ".join(f"{family} {count}" for family, count in self.schemathesis_by_family.items() if count)
+        capped = (
+            f" (the budget; the phases below would take {self.probes + self.properties + self.schemathesis})"
+            if self.budget is not None and self.budget < self.probes + self.properties + self.schemathesis
+            else ""
+        )
         return (
-            f"at most {self.total} requests: {self.probes} probes, {self.properties} property examples, "
-            f"{self.schemathesis} schemathesis cases ({self.positive} positive + {self.negative} negative "
-            f"chat cases{', 1 model list case' if self.models else ''})"
+            f"at most {self.total} requests{capped}: {self.probes} probes, {self.properties} property examples, "
+            f"{self.schemathesis} schemathesis cases ({parts or 'none'})"
         )
 
 
@@ -71,24 +81,66 @@ Reporter = Callable[[str], None]
 PhaseHook = Callable[[str, int], None]
 
 
-def make_plan(config: CheckConfig, resolve_model: bool) -> Plan:
-    """Fit the phases into the budget: probes first, then properties and schemathesis shrink to fit."""
-    chat = "chat" in config.families
-    models = "models" in config.families
-    probes = (sum(PLANNED_REQUESTS.values()) if chat else 0) + (MODELS_PLANNED_REQUESTS if models else 0)
-    probes += 1 if resolve_model and not models else 0
-    properties = config.property_examples if chat else 0
-    positive, negative = (config.positive_examples, config.negative_examples) if chat else (0, 0)
-    budget = config.budget
+def _operations(check: FamilyCheck) -> tuple[int, int]:
+    """(operations with a JSON request body, operations without one) of a family's document."""
+    if check.document is None:
+        return 0, 0
+    with_body = without = 0
+    for path in load_document(check.document).get("paths", {}).values():
+        for operation in path.values():
+            if not isinstance(operation, dict) or (
+                check.operations is not None and operation.get("operationId") not in check.operations
+            ):
+                continue
+            body = operation.get("requestBody")
+            if isinstance(body, dict) and "application/json" in body.get("content", {}):
+                with_body += 1
+            else:
+                without += 1
+    return with_body, without
+
+
+def make_plan(
+    config: CheckConfig, resolve_model: bool, families: tuple[str, ...] | None = None, spent: int = 0
+) -> Plan:
+    """Fit the phases into the budget: probes first, then properties and schemathesis shrink to fit.
+
+    ``families`` (default: the configured ones) and ``spent`` re-plan a run once it knows which families
+    the target serves, so a budget is not reserved for formats that answered 404.
+    """
+    checks = [FAMILY_CHECKS[name] for name in (families if families is not None else config.families)]
+    # one "is it served?" request per family beyond chat and the model list (see _served), unless re-planning
+    asks_served = families is None
+    formats = [check.name for check in checks if check.name in GENERATION_FAMILIES]
+    probes = sum(
+        (check.planned_requests if check.name != "consistency" or len(formats) >= 2 else 0)
+        + int(asks_served and check.document not in (None, "chat"))
+        for check in checks
+    )
+    probes += 1 if resolve_model and "models" not in config.families else 0
+    # listing the models to find an embeddings model (see _embedding_model)
+    probes += int("embeddings" in config.families and not config.target.embedded and not config.target.embedding_model)
+    properties = config.property_examples if any(check.properties for check in checks) else 0
+    shape = {check.name: _operations(check) for check in checks}
+    fixed = sum(without for _, without in shape.values())
+    body_operations = sum(with_body for with_body, _ in shape.values())
+    positive, negative = config.positive_examples, config.negative_examples
+    budget = None if config.budget is None else max(0, config.budget - spent)
     if budget is not None:
-        left = max(0, budget - probes - int(models))
+        left = max(0, budget - probes - fixed)
         properties = min(properties, left // 4)
         left -= properties
-        if positive + negative > left:
+        per_operation = left // body_operations if body_operations else 0
+        if positive + negative > per_operation:
             total = positive + negative
-            positive = (left * positive) // total if total else 0
-            negative = left - positive
-    return Plan(probes, properties, positive, negative, chat, models)
+            positive = (per_operation * positive) // total if total else 0
+            negative = per_operation - positive
+    cases = {
+        name: (positive if with_body else int(without > 0), negative if with_body else 0)
+        for name, (with_body, without) in shape.items()
+    }
+    by_family = {name: with_body * (positive + negative) + without for name, (with_body, without) in shape.items()}
+    return Plan(probes, properties, cases, by_family, config.budget)
 
 
 def environment() -> dict[str, str]:
@@ -207,22 +259,69 @@ def _run_phases(config: CheckConfig, session: Session, plan: Plan, say: Reporter
             phase("resolving model", 1)
             session.model = _first_listed_model(session)
             say(f"No --model given: checking {session.model!r}, the first chat model the target lists")
-        if "models" in config.families:
-            phase("model list", MODELS_PLANNED_REQUESTS)
-            run_models_probes(session)
-        if "chat" in config.families:
-            phase("chat probes", sum(PLANNED_REQUESTS.values()))
-            run_chat_probes(session)
-            phase("chat properties (hypothesis)", plan.properties)
-            run_chat_properties(session, plan.properties, config.seed)
-        cases = {"createChatCompletion": (plan.positive, plan.negative), "listModels": (int(plan.models), 0)}
+        if "embeddings" in config.families:
+            session.embedding_model = config.target.embedding_model or _embedding_model(session, config)
+        asked = [name for name in config.families if FAMILY_CHECKS[name].document not in (None, "chat")]
+        phase("formats served", len(asked))
+        unserved = {name for name in asked if not _served(session, name)}
+        session.unserved |= unserved
+        families = tuple(name for name in config.families if name not in unserved)
+        if unserved:
+            plan = make_plan(config, resolve_model=False, families=families, spent=session.budget.used)
+            say(f"Not served: {', '.join(sorted(unserved))} (not judged); plan now: {plan.describe()}")
+        for name in families:
+            check = FAMILY_CHECKS[name]
+            phase(f"{name} probes", check.planned_requests)
+            check.run_probes(session)
+            if check.properties:
+                phase(f"{name} properties (hypothesis)", plan.properties)
+                run_chat_properties(session, plan.properties, config.seed)
         phase("schemathesis", plan.schemathesis)
-        run_schemathesis(session, cases=cases, seed=config.seed)
+        run_schemathesis(session, cases=plan.cases, seed=config.seed)
     except BudgetExhausted:
         session.notes.append(
             f"the request budget ({session.budget.limit}) was spent before every phase finished; "
             "raise --max-requests to check more"
         )
+
+
+def _served(session: Session, family: str) -> bool:
+    """Whether the target serves ``family`` at all: one small request for the model under test. A 404 or 405
+    (no such route, or no such model behind this format) marks the family's rules "not judged" with a note,
+    so ``--family all`` against a server that speaks fewer formats reports what it does speak."""
+    model = session.model_for(family)
+    method, path, operation, body = build_request(
+        family, model, [{"role": "user", "content": "Say hello."}], max_tokens=8, stream=False
+    )
+    exchange = session.send(
+        method, path, operation=operation, family=family, label=f"{family}: served?", json_body=body, judge=False
+    )
+    if exchange.status not in (404, 405):
+        session.judge_exchange(exchange)
+        return True
+    why = f"the target answered {exchange.status} to {method} {path} for model {model!r}: it does not serve {family}"
+    session.notes.append(f"{family}: not judged; {why}")
+    for rule in REGISTRY:
+        if rule.family == family:
+            session.skip(rule.id, why)
+    return False
+
+
+def _embedding_model(session: Session, config: CheckConfig) -> str:
+    """The first listed embeddings model; the model under test when none is listed (or on the mock, which
+    serves every format for every model)."""
+    if config.target.embedded:
+        return session.model
+    exchange = session.send(
+        "GET", MODELS_PATH, operation=MODELS_OPERATION, family="models", label="resolve embeddings model"
+    )
+    model = pick_embedding_model(listed_model_ids(exchange)) if exchange.ok else None
+    if model is None:
+        session.notes.append(
+            f"embeddings: no listed model names an embeddings model; checking with {session.model!r} "
+            "(pass --embedding-model to choose)"
+        )
+    return model or session.model
 
 
 def _first_listed_model(session: Session) -> str:

@@ -15,7 +15,6 @@ without an output limit gets one (16 tokens), so no generated request can ask fo
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -29,9 +28,9 @@ from schemathesis.core.result import Ok
 
 from llmconform.checks.schemathesis_rules import rule_id_for
 from llmconform.conformance.drive import drive
+from llmconform.conformance.families import FAMILY_CHECKS, FamilyCheck
 from llmconform.conformance.session import Session
 from llmconform.exchange import Exchange
-from llmconform.json_numbers import as_int
 from llmconform.spec import SpecError, load_document
 
 # Built-in checks that judge one response. ignored_auth is left out: it re-sends requests outside the
@@ -47,101 +46,107 @@ RESPONSE_CHECKS = (
 )
 # Headers schemathesis adds for its own transport; the harness client sets its own.
 _TRANSPORT_HEADERS = frozenset({"user-agent", "accept-encoding", "accept", "connection", "x-schemathesis-testcaseid"})
-_BOUNDS = {"n": 2, "max_tokens": 16, "max_completion_tokens": 16, "top_logprobs": 3}
 _STRING_MAX = 40
 _ARRAY_MAX = 3
 
 
 def run_schemathesis(session: Session, *, cases: dict[str, tuple[int, int]], seed: int) -> None:
-    """Generate and send cases: ``cases`` maps an operationId to (positive, negative) example counts."""
+    """Generate and send cases for each family in ``cases`` (family -> (positive, negative) examples per
+    operation with a request body; an operation without one gets a single positive case)."""
     load_all_checks()
     checks = [CHECKS.get_one(name) for name in RESPONSE_CHECKS]
-    document = load_document("chat")
-    # Half the positive cases are streamed (left alone, generation sets stream: true in a few percent),
-    # so schemathesis validates many generated streams event by event.
-    passes: list[tuple[GenerationMode, Callable[[int, int], int], dict[str, Any]]] = [
-        (GenerationMode.POSITIVE, lambda positive, _: positive - positive // 2, bounded_document(document, False)),
-        (GenerationMode.POSITIVE, lambda positive, _: positive // 2, bounded_document(document, True)),
-        (GenerationMode.NEGATIVE, lambda _, negative: negative, copy.deepcopy(document)),
-    ]
-    for mode, share, raw in passes:
-        if not any(share(*counts) for counts in cases.values()):
-            continue
+    for family, (positive, negative) in cases.items():
+        check = FAMILY_CHECKS[family]
+        if check.document is not None and (positive or negative):
+            _run_family(session, check, positive, negative, seed, checks)
+
+
+def _run_family(
+    session: Session, check: FamilyCheck, positive: int, negative: int, seed: int, checks: list[Any]
+) -> None:
+    assert check.document is not None
+    document = load_document(check.document)
+    streamed = _has_stream_property(document)
+    # With a top-level `stream` property, half the positive cases are streamed (generation left alone
+    # sets stream: true in a few percent only), so schemathesis validates many generated streams.
+    passes: list[tuple[GenerationMode, int, dict[str, Any]]] = [
+        (GenerationMode.POSITIVE, positive - positive // 2 if streamed else positive,
+         bounded_document(document, False if streamed else None, check.bounds)),
+        (GenerationMode.POSITIVE, positive // 2 if streamed else 0, bounded_document(document, True, check.bounds)),
+        (GenerationMode.NEGATIVE, negative, copy.deepcopy(document)),
+    ]  # fmt: skip
+    for number, (mode, examples, raw) in enumerate(passes):
         schema = schemathesis.openapi.from_dict(raw)
         # The key is a configured header, so negative cases can drop or mangle it (the auth negatives).
-        schema.config.update(base_url=session.client.base_url, headers=session.client.auth_headers() or None)
+        schema.config.update(base_url=session.client.base_url, headers=session.client.auth_headers(check.name) or None)
         schema.config.generation.update(allow_x00=False)
         for result in schema.get_all_operations():
             if not isinstance(result, Ok):
-                raise SpecError("openapi/chat.yaml", f"schemathesis cannot load an operation: {result.err()}")
+                raise SpecError(
+                    f"openapi/{check.document}.yaml", f"schemathesis cannot load an operation: {result.err()}"
+                )
             operation = result.ok()
-            examples = share(*cases.get(operation.definition.raw.get("operationId"), (0, 0)))
-            if examples > 0:
-                _run_operation(session, operation, mode, examples, seed, checks)
+            if check.operations is not None and operation.definition.raw.get("operationId") not in check.operations:
+                continue
+            # An operation without a body (a model list) gets one case, in the first pass.
+            count = examples if _json_body(operation.definition.raw) is not None else int(number == 0 and positive > 0)
+            if count > 0:
+                _run_operation(session, check, operation, mode, count, seed, checks)
+
+
+def _json_body(operation: dict[str, Any]) -> dict[str, Any] | None:
+    """The application/json request body media object of an operation, if it has one."""
+    body = operation.get("requestBody")
+    media = body.get("content", {}).get("application/json") if isinstance(body, dict) else None
+    return media if isinstance(media, dict) else None
+
+
+def _has_stream_property(document: dict[str, Any]) -> bool:
+    components = document.get("components", {}).get("schemas", {})
+    for path in document.get("paths", {}).values():
+        for operation in path.values():
+            media = _json_body(operation) if isinstance(operation, dict) else None
+            if media is not None:
+                schema = _inline(media.get("schema", {}), components, depth=0)
+                if isinstance(schema, dict) and "stream" in schema.get("properties", {}):
+                    return True
+    return False
 
 
 def _run_operation(
-    session: Session, operation: Any, mode: GenerationMode, examples: int, seed: int, checks: list[Any]
+    session: Session,
+    check: FamilyCheck,
+    operation: Any,
+    mode: GenerationMode,
+    examples: int,
+    seed: int,
+    checks: list[Any],
 ) -> None:
     try:
         drive(
             operation.as_strategy(generation_mode=mode),
             examples,
             seed,
-            lambda case: _send_case(session, case, mode, checks),
+            lambda case: _send_case(session, check, case, mode, checks),
         )
     except Unsatisfiable:
         # e.g. no negative case exists for an operation without parameters or body: nothing to send.
         session.results.notes.append(f"schemathesis: no {mode.value} cases exist for {operation.label}")
 
 
-def _pin_body(body: Any, session: Session, mode: GenerationMode) -> Any:
-    """Point a generated body at the model under test and bound what it may cost."""
-    if not isinstance(body, dict):
-        return body
-    if isinstance(body.get("model"), str):
-        body["model"] = session.model
-    if mode is GenerationMode.POSITIVE:
-        _pin_tool_choice(body)
-    if all(body.get(key) is None for key in ("max_tokens", "max_completion_tokens")):
-        body[session.dialect.limit_key] = _BOUNDS["max_tokens"]  # never an unbounded answer on a paid API
-    for key, bound in _BOUNDS.items():
-        value = as_int(body.get(key))
-        # In negative mode an out-of-range value may be the point of the case: only clamp valid values.
-        if value is not None and 1 <= value <= 128 and value > bound:
-            body[key] = bound
-    if mode is GenerationMode.POSITIVE and body.get("stream") is not True:
-        body.pop("stream_options", None)
-    return body
-
-
-def _pin_tool_choice(body: dict[str, Any]) -> None:
-    """Make a generated tool_choice satisfiable, as the model is pinned: a named choice names an offered
-    tool, and "required" or a named choice comes with tools (otherwise servers rightly answer 400)."""
-    choice = body.get("tool_choice")
-    tools = body.get("tools")
-    names = [
-        t["function"]["name"]
-        for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)
-        and isinstance(t["function"].get("name"), str)
-    ] if isinstance(tools, list) else []  # fmt: skip
-    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        if names:
-            choice["function"]["name"] = names[0]
-        else:
-            del body["tool_choice"]
-    elif choice == "required" and not names:
-        del body["tool_choice"]
-
-
-def _send_case(session: Session, case: Any, mode: GenerationMode, checks: list[Any]) -> None:
+def _send_case(session: Session, family: FamilyCheck, case: Any, mode: GenerationMode, checks: list[Any]) -> None:
+    positive = mode is GenerationMode.POSITIVE
+    if positive and isinstance(case.path_parameters, dict) and "model" in case.path_parameters:
+        case.path_parameters["model"] = session.model
     kwargs = case.as_transport_kwargs(base_url=session.client.base_url)
     headers = {k: str(v) for k, v in (kwargs.get("headers") or {}).items() if k.lower() not in _TRANSPORT_HEADERS}
     path = httpx.URL(kwargs["url"]).raw_path.decode("ascii", "replace")
     body: Any = None
     raw: bytes | None = None
     if "json" in kwargs:
-        body = _pin_body(kwargs["json"], session, mode)
+        body = kwargs["json"]
+        if isinstance(body, dict) and family.pin_body is not None:
+            family.pin_body(body, session, positive)
         case.body = body
     elif kwargs.get("data") is not None:
         data = kwargs["data"]
@@ -151,7 +156,7 @@ def _send_case(session: Session, case: Any, mode: GenerationMode, checks: list[A
         case.method,
         path,
         operation=f"{case.method} {case.path}",
-        family="models" if case.path.endswith("/models") else "chat",
+        family=family.name,
         label=label,
         json_body=body,
         raw_body=raw,
@@ -199,23 +204,56 @@ def _as_httpx_response(exchange: Exchange) -> httpx.Response:
     return response
 
 
-def bounded_document(document: dict[str, Any], stream: bool) -> dict[str, Any]:
-    """A copy whose chat request body schema is inlined and tightened for fast, cheap generation, and
-    whose requests are all streamed (``stream``) or all unary."""
+def bounded_document(document: dict[str, Any], stream: bool | None, bounds: dict[str, int]) -> dict[str, Any]:
+    """A copy whose JSON request body schemas are inlined and tightened for fast, cheap generation
+    (``bounds`` caps top-level properties), and whose requests are all streamed (``stream`` True), all
+    unary (False) or left as the document says (None)."""
     bounded = copy.deepcopy(document)
     components = bounded.get("components", {}).get("schemas", {})
-    operation = bounded["paths"]["/v1/chat/completions"]["post"]
-    media = operation["requestBody"]["content"]["application/json"]
-    body = _tighten(_inline(media["schema"], components, depth=0), top=True)
-    properties = body.setdefault("properties", {})
-    if stream:
-        properties["stream"] = {"const": True}
-        body["required"] = sorted({*body.get("required", []), "stream"})
-    else:
-        properties.pop("stream", None)
-        properties.pop("stream_options", None)
-    media["schema"] = body
+    for path in bounded.get("paths", {}).values():
+        for operation in path.values():
+            media = _json_body(operation) if isinstance(operation, dict) else None
+            if media is None:
+                continue
+            body = _inline(media["schema"], components, depth=0)
+            for dotted, bound in bounds.items():
+                if "." in dotted:
+                    _require_nested(body, dotted.split("."), bound)
+            body = _tighten(body, {k: v for k, v in bounds.items() if "." not in k}, top=True)
+            properties = body.setdefault("properties", {})
+            if stream is True and "stream" in properties:
+                properties["stream"] = {"const": True}
+                body["required"] = sorted({*body.get("required", []), "stream"})
+            elif stream is False:
+                properties.pop("stream", None)
+                properties.pop("stream_options", None)
+            media["schema"] = body
     return bounded
+
+
+def _require_nested(schema: dict[str, Any], path: list[str], bound: int) -> None:
+    """Make a nested limit such as ``generationConfig.maxOutputTokens`` required at every level and capped
+    at ``bound``, so generated cases carry it and a pin never has to add it (an added property can break
+    the bounded schema, and schemathesis would then judge the case as negative)."""
+    node = schema
+    for position, name in enumerate(path):
+        properties = node.get("properties")
+        if not isinstance(properties, dict) or not isinstance(properties.get(name), dict):
+            return
+        node["required"] = sorted({*node.get("required", []), name})
+        if position == len(path) - 1:
+            properties[name] = _with_maximum(properties[name], bound)
+        else:
+            properties[name] = _only_object(properties[name])
+            node = properties[name]
+
+
+def _only_object(schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema narrowed to its object form (``type: [object, null]`` becomes ``object``)."""
+    schema = dict(schema)
+    if isinstance(schema.get("type"), list) and "object" in schema["type"]:
+        schema["type"] = "object"
+    return schema
 
 
 def _inline(node: Any, components: dict[str, Any], depth: int) -> Any:
@@ -233,12 +271,12 @@ def _inline(node: Any, components: dict[str, Any], depth: int) -> Any:
     return node
 
 
-def _tighten(node: Any, top: bool = False) -> Any:
+def _tighten(node: Any, bounds: dict[str, int], top: bool = False) -> Any:
     if isinstance(node, list):
-        return [_tighten(v) for v in node]
+        return [_tighten(v, bounds) for v in node]
     if not isinstance(node, dict):
         return node
-    node = {k: _tighten(v) for k, v in node.items()}
+    node = {k: _tighten(v, bounds) for k, v in node.items()}
     types = node.get("type")
     # Only a schema has a string (or list of strings) "type"; a "properties" map may have a property "type".
     type_set = (
@@ -256,7 +294,7 @@ def _tighten(node: Any, top: bool = False) -> Any:
         node.setdefault("maxProperties", max(len(node.get("required", [])), 4))
     if top:
         properties = node.get("properties", {})
-        for key, bound in _BOUNDS.items():
+        for key, bound in bounds.items():
             if key in properties:
                 properties[key] = _with_maximum(properties[key], bound)
         node["additionalProperties"] = False

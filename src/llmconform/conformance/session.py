@@ -79,6 +79,14 @@ class Session:
     deterministic: bool | None = None
     dialect: RequestDialect = field(default_factory=RequestDialect)
     notes: list[str] = field(default_factory=list)
+    # The model the embeddings family is checked with ("" means the model under test).
+    embedding_model: str = ""
+    # Families the target answered 404/405 for (see conformance.runner._served): not judged, not asked again.
+    unserved: set[str] = field(default_factory=set)
+
+    def model_for(self, family: str) -> str:
+        """The model a family's requests name: the embeddings model for embeddings, else the model under test."""
+        return (self.embedding_model or self.model) if family == "embeddings" else self.model
 
     def send(
         self,
@@ -92,7 +100,10 @@ class Session:
         raw_body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         auth: bool = True,
+        judge: bool = True,
     ) -> Exchange:
+        """Send within the budget; the answer is judged by every exchange rule unless ``judge`` is False
+        (the caller then decides, e.g. a "not served" answer is no evidence about a family's contract)."""
         self.budget.take()
         exchange = self.client.send(
             method,
@@ -113,7 +124,8 @@ class Session:
         else:
             self.consecutive_connect_failures = 0
             self.connected_once = True
-        check_exchange(exchange, self.results, self.rules)
+        if judge:
+            check_exchange(exchange, self.results, self.rules)
         if self.on_sent is not None:
             self.on_sent(exchange)
         self.consecutive_timeouts = (
@@ -122,6 +134,10 @@ class Session:
         if self.consecutive_timeouts >= HANGING_AFTER:
             raise TargetHanging(f"{HANGING_AFTER} requests in a row timed out (last: {exchange.label})")
         return exchange
+
+    def judge_exchange(self, exchange: Exchange) -> None:
+        """Judge an answer sent with ``judge=False`` by every exchange rule after all."""
+        check_exchange(exchange, self.results, self.rules)
 
     def chat(self, body: dict[str, Any], label: str, **kwargs: Any) -> Exchange:
         """POST a chat request."""

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmconform.exchange import Exchange
+from llmconform.families.answer import Answer
+from llmconform.json_numbers import as_int
 
 FAMILY = "chat"
 CHAT_PATH = "/v1/chat/completions"
@@ -110,6 +112,16 @@ def listed_model_ids(exchange: Exchange) -> list[str]:
         return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
     except (ValueError, AttributeError, TypeError, KeyError):
         return []
+
+
+def is_chat_model(model_id: str) -> bool:
+    """Whether an id does not look like an embeddings, audio, image or video model."""
+    return not _NOT_CHAT.search(model_id)
+
+
+def pick_embedding_model(ids: list[str]) -> str | None:
+    """The first listed id that names an embeddings model, if any."""
+    return next((i for i in ids if "embed" in i.lower()), None)
 
 
 def pick_chat_model(ids: list[str]) -> str | None:
@@ -368,3 +380,44 @@ def answer_text(view: ChatView) -> str:
 def finish_reasons(view: ChatView) -> list[str]:
     """The finish reasons of the choices that have one."""
     return [str(c.finish_reason) for c in view.choices if c.finish_reason is not None]
+
+
+# ---------------------------------------------------------------------- the shared family interface
+
+
+def request_headers(api_key: str | None) -> dict[str, str]:
+    """The headers every request of this family carries: the key as ``Authorization: Bearer``."""
+    return {"authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def build_request(
+    model: str, messages: list[dict[str, Any]], *, max_tokens: int | None, stream: bool, **params: Any
+) -> tuple[str, str, str, dict[str, Any]]:
+    """(method, path, operation, body) of a chat request for chat-format ``messages``."""
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    body.update(params)
+    return "POST", CHAT_PATH, CHAT_OPERATION, body
+
+
+def read_answer(exchange: Exchange) -> Answer | None:
+    """A 2xx chat answer as an :class:`Answer` (its first choice's finish), else None. A stream the
+    transport cut short still gives what arrived before the cut."""
+    if not is_chat(exchange) or exchange.status is None or not 200 <= exchange.status < 300:
+        return None
+    view = chat_view(exchange)
+    usage = view.usage if isinstance(view.usage, dict) else {}
+    reasons = finish_reasons(view)
+    return Answer(
+        text_events=token_deltas(view) if view.stream else [],
+        text=answer_text(view) if view.payload is not None or view.stream else "",
+        input_tokens=as_int(usage.get("prompt_tokens")),
+        output_tokens=as_int(usage.get("completion_tokens")),
+        finish=reasons[0] if reasons else None,
+        raw_finish=reasons[0] if reasons else None,
+        stream=view.stream,
+    )

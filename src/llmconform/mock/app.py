@@ -1,4 +1,5 @@
-"""The mock's ASGI application: routes plus handlers that keep every error in OpenAI's shape."""
+"""The mock's ASGI application: every family's routes, and routing errors in the shape of the family
+whose path was asked for (OpenAI's by default)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmconform.mock.chat import ChatEndpoints, new_request_id
+from llmconform.mock import embeddings, gemini, messages, responses
+from llmconform.mock.chat import ChatEndpoints
+from llmconform.mock.common import MockContext, new_request_id
 from llmconform.mock.config import MockConfig
 from llmconform.mock.errors import SERVER_ERROR, ApiError, error_response
 from llmconform.mock.validation import BodyValidator
@@ -35,7 +38,10 @@ def create_app(config: MockConfig, validator: Validator | None = None) -> Starle
         body_validator = BodyValidator(validator_for(REQUEST_SCHEMA), component_schema(REQUEST_SCHEMA))
     else:
         body_validator = BodyValidator(validator)
-    endpoints = ChatEndpoints(config, body_validator)
+    context = MockContext(config)
+    endpoints = ChatEndpoints(context, body_validator)
+    # Families with their own error shape, by the path prefixes they serve (longest prefix first).
+    family_mocks = (messages, gemini, responses, embeddings)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         """Routing errors (unknown path 404, wrong method 405) as OpenAI error bodies."""
@@ -43,11 +49,16 @@ def create_app(config: MockConfig, validator: Validator | None = None) -> Starle
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
         where = f"{request.method} {request.url.path}"
+        for family in family_mocks:
+            if request.url.path.startswith(family.PATH_PREFIXES):
+                routed: Response = family.routing_error(status, where, headers, faults, new_request_id())
+                return routed
         if status == 404:
             error = ApiError(
                 404,
-                f"Unknown request URL: {where}. The mock serves POST /v1/chat/completions and "
-                "GET /v1/models; check the base URL and path for typos.",
+                f"Unknown request URL: {where}. The mock serves POST /v1/chat/completions, "
+                "GET /v1/models, POST /v1/messages, POST /v1/responses, POST /v1/embeddings and "
+                "/v1beta/models (Gemini); check the base URL and path for typos.",
                 code="unknown_url",
             )
         elif status == 405:
@@ -78,4 +89,6 @@ def create_app(config: MockConfig, validator: Validator | None = None) -> Starle
         Route("/v1/chat/completions", endpoints.chat_completions, methods=["POST"]),
         Route("/v1/models", endpoints.list_models, methods=["GET"]),
     ]
+    for family in family_mocks:
+        routes.extend(family.routes(context))
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: crash})

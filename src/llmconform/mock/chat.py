@@ -10,21 +10,19 @@ answered 500 in the same shape, never with a traceback.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
-import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from llmconform.mock.config import MockConfig
+from llmconform.mock.common import MockContext, mask_key, new_request_id, paced
 from llmconform.mock.content import generate
 from llmconform.mock.errors import SERVER_ERROR, ApiError, error_response
-from llmconform.mock.faults import FAULT_HEADER, STALL_S, active_faults
+from llmconform.mock.faults import STALL_S
 from llmconform.mock.request import ChatRequest
 from llmconform.mock.validation import BodyValidator, Violation
 from llmconform.mock.wire import Envelope, content_rounds, stream_rounds, unary_body
@@ -40,22 +38,14 @@ _JSON = "application/json"
 _SSE_HEADERS = {"cache-control": "no-cache"}
 
 
-def new_request_id() -> str:
-    """A fresh, unique value for the ``x-request-id`` header."""
-    return "req_" + os.urandom(12).hex()
-
-
-def _mask(key: str) -> str:
-    return f"{key[:3]}...{key[-4:]}" if len(key) > 10 else "***"
-
-
 class ChatEndpoints:
     """The mock's API handlers, bound to one config and one request validator."""
 
-    def __init__(self, config: MockConfig, validator: BodyValidator) -> None:
-        self._config = config
+    def __init__(self, context: MockContext, validator: BodyValidator) -> None:
+        self._context = context
+        self._config = context.config
         self._validator = validator
-        self._models = frozenset(config.models)
+        self._models = context.models
         self._model_lists = {
             (listed, owned): self._encode_models(listed, owned) for listed in (True, False) for owned in (True, False)
         }
@@ -64,8 +54,7 @@ class ChatEndpoints:
 
     def faults_for(self, request: Request) -> frozenset[str]:
         """Faults in force for ``request``."""
-        cfg = self._config
-        return active_faults(cfg.faults, request.headers.get(FAULT_HEADER), cfg.allow_fault_header)
+        return self._context.faults_for(request)
 
     def _auth_error(self, request: Request, faults: frozenset[str]) -> ApiError | None:
         if "auth_required" in faults:
@@ -78,12 +67,11 @@ class ChatEndpoints:
                 "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
                 code="invalid_api_key",
             )
-        scheme, _, key = header.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(key.encode(), self._config.api_key.encode()):
+        key = self._context.bearer_key(request)
+        if not self._context.key_accepted(key):
             return ApiError(
                 401,
-                f"Incorrect API key provided: {_mask(key or header)}. Send the key the mock was started "
+                f"Incorrect API key provided: {mask_key(key or header)}. Send the key the mock was started "
                 "with (MockConfig.api_key) as 'Authorization: Bearer <key>'.",
                 code="invalid_api_key",
             )
@@ -137,20 +125,6 @@ class ChatEndpoints:
         """``POST /v1/chat/completions``: a unary ``chat.completion`` or an SSE stream of chunks."""
         return await self._guard(request, self._chat)
 
-    async def _read_body(self, request: Request) -> bytes | None:
-        limit = self._config.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return None
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     def _bad_request(self, error: ApiError, faults: frozenset[str]) -> ApiError:
         if "invalid_request_rejected" in faults:
             return ApiError(500, error.message, SERVER_ERROR, error.param, error.code)
@@ -189,7 +163,7 @@ class ChatEndpoints:
         return body
 
     async def _chat(self, request: Request, faults: frozenset[str], request_id: str) -> Response:
-        raw = await self._read_body(request)
+        raw = await self._context.read_body(request)
         if raw is None:
             error = ApiError(
                 413,
@@ -236,6 +210,8 @@ class ChatEndpoints:
 
     async def _answer(self, chat: ChatRequest, faults: frozenset[str], request_id: str) -> Response:
         cfg = self._config
+        if "cross_format_finish_consistent" in faults:
+            faults = faults | {"truncation_finish_reason_length"}
         completion = generate(chat, faults, streaming=chat.stream)
         created: int | str = "now" if "response_matches_schema" in faults else int(time.time())
         envelope = Envelope(id="chatcmpl-" + chat.request_key[:12].hex(), created=created, model=chat.model)
@@ -250,13 +226,11 @@ class ChatEndpoints:
                 faults=faults,
             )
             return StreamingResponse(
-                _paced(rounds, ttft, itl),
+                paced(rounds, ttft, itl),
                 media_type="text/event-stream",
                 headers={**_SSE_HEADERS, "x-request-id": request_id},
             )
-        delay = ttft + itl * (content_rounds(completion, cfg.tokens_per_chunk) - 1)
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await self._context.unary_delay(content_rounds(completion, cfg.tokens_per_chunk))
         media = "text/plain" if "content_type_declared" in faults else _JSON
         body = unary_body(envelope, completion, faults)
         return Response(body, media_type=media, headers={"x-request-id": request_id})
@@ -267,16 +241,3 @@ def _lets_through(violation: Violation, faults: frozenset[str]) -> bool:
     if "accept_invalid" in faults:
         return True
     return "parameter_limits_enforced" in faults and violation.param in ("stop", "top_logprobs")
-
-
-async def _paced(rounds: list[bytes], ttft: float, itl: float) -> AsyncIterator[bytes]:
-    """Send nothing until ``ttft`` has passed, then one round per ``itl`` (all at once when 0)."""
-    if ttft > 0:
-        await asyncio.sleep(ttft)
-    if itl <= 0:
-        yield b"".join(rounds)
-        return
-    for number, frames in enumerate(rounds):
-        if number:
-            await asyncio.sleep(itl)
-        yield frames

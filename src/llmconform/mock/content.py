@@ -156,7 +156,9 @@ def _tool_to_call(request: ChatRequest, faults: frozenset[str]) -> Mapping[str, 
 def _text_pieces(request: ChatRequest, faults: frozenset[str], rng: random.Random) -> list[str]:
     fmt = request.response_format.get("type") if request.response_format else None
     if fmt not in ("json_object", "json_schema") or "json_mode_content_parses" in faults:
-        return _natural_pieces(rng, request.max_tokens if request.ignore_eos else None)
+        # ignore_eos: one piece past the limit, so the limit always cuts and the finish is "length".
+        at_least = request.max_tokens + 1 if request.ignore_eos and request.max_tokens is not None else None
+        return _natural_pieces(rng, at_least)
     if fmt == "json_object":
         text = orjson.dumps({"answer": "".join(_natural_pieces(rng))}).decode()
     elif "json_schema_content_valid" in faults:

@@ -41,6 +41,8 @@ def usage_dict(prompt: int, completion: int, faults: frozenset[str]) -> dict[str
     """Return the exact usage object, with the usage faults applied."""
     if "usage_counts_nonzero" in faults:
         prompt = 0  # the total stays the sum: only the lost prompt count is wrong
+    if "cross_format_usage_consistent" in faults:
+        prompt += 2  # consistent with itself, not with the other formats
     total = prompt + completion + (1 if "usage_total_is_sum" in faults else 0)
     cached = prompt + 5 if "usage_details_within_parent" in faults else 0
     reasoning = -1 if "usage_counts_non_negative" in faults else 0

@@ -1,17 +1,7 @@
-"""The mock's fault catalogue: one deliberate contract violation per harness rule id.
-
-A fault is active for a request when it is in ``MockConfig.faults`` or, when
-``MockConfig.allow_fault_header`` is true, when the request's ``x-llmconform-fault`` header
-lists it (comma-separated; unknown names in the header are ignored). Each name is the id of the
-check that must fire when the fault is on, so a negative test reads
-``fault on -> check fires; fault off -> silence``.
-"""
+"""Faults of the chat and models families (OpenAI chat completions, GET /v1/models)."""
 
 from __future__ import annotations
 
-__all__ = ["FAULTS", "FAULT_HEADER", "STALL_S", "active_faults"]
-
-FAULT_HEADER = "x-llmconform-fault"
 # How long the request_completes fault stalls an answer: longer than a test's client deadline.
 STALL_S = 5.0
 
@@ -69,11 +59,3 @@ FAULTS: dict[str, str] = {
     # transport
     "request_completes": f"Every chat answer stalls for {STALL_S:g} s before its first byte.",
 }
-
-
-def active_faults(configured: frozenset[str], header: str | None, allow_header: bool) -> frozenset[str]:
-    """Return the faults in force for one request: the configured ones plus those its header names."""
-    if not header or not allow_header:
-        return configured
-    named = {name.strip() for name in header.split(",")}
-    return configured | (named & FAULTS.keys())

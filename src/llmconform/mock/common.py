@@ -1,0 +1,96 @@
+"""What every family's mock endpoints share: faults in force, key comparison, bounded body reading,
+the paced stream writer and the request id. Each family renders its own error bodies and reads its
+own auth headers; the steps below are the same for all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+from collections.abc import AsyncIterator, Iterable
+
+from starlette.requests import Request
+
+from llmconform.mock.config import MockConfig
+from llmconform.mock.faults import FAULT_HEADER, active_faults
+
+__all__ = ["MockContext", "mask_key", "new_request_id", "paced"]
+
+
+def new_request_id() -> str:
+    """A fresh, unique value for the ``x-request-id`` header."""
+    return "req_" + os.urandom(12).hex()
+
+
+def mask_key(key: str) -> str:
+    """A key as error messages may show it: never whole."""
+    return f"{key[:3]}...{key[-4:]}" if len(key) > 10 else "***"
+
+
+class MockContext:
+    """One mock's config plus the request steps every family runs the same way."""
+
+    def __init__(self, config: MockConfig) -> None:
+        self.config = config
+        self.models = frozenset(config.models)
+
+    def faults_for(self, request: Request) -> frozenset[str]:
+        """Faults in force for ``request`` (the config's plus those its fault header names)."""
+        cfg = self.config
+        return active_faults(cfg.faults, request.headers.get(FAULT_HEADER), cfg.allow_fault_header)
+
+    def key_accepted(self, key: str | None) -> bool:
+        """Whether ``key`` is the mock's key (constant-time comparison)."""
+        return key is not None and hmac.compare_digest(key.encode(), self.config.api_key.encode())
+
+    @staticmethod
+    def bearer_key(request: Request) -> str | None:
+        """The key of an ``Authorization: Bearer <key>`` header, or None."""
+        header = request.headers.get("authorization")
+        if not header:
+            return None
+        scheme, _, key = header.partition(" ")
+        return key.strip() if scheme.lower() == "bearer" else None
+
+    async def read_body(self, request: Request) -> bytes | None:
+        """The request body, or None when it is larger than ``MockConfig.max_body_bytes``."""
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @property
+    def ttft_s(self) -> float:
+        return self.config.ttft_ms / 1000.0
+
+    @property
+    def itl_s(self) -> float:
+        return self.config.itl_ms / 1000.0
+
+    async def unary_delay(self, rounds: int) -> None:
+        """Wait as long as a stream of ``rounds`` content rounds would take (TTFT + ITL per later round)."""
+        delay = self.ttft_s + self.itl_s * (max(rounds, 1) - 1)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+async def paced(rounds: Iterable[bytes], ttft: float, itl: float) -> AsyncIterator[bytes]:
+    """Send nothing until ``ttft`` has passed, then one round per ``itl`` (all at once when 0)."""
+    if ttft > 0:
+        await asyncio.sleep(ttft)
+    if itl <= 0:
+        yield b"".join(rounds)
+        return
+    for number, frames in enumerate(rounds):
+        if number:
+            await asyncio.sleep(itl)
+        yield frames
