@@ -1,4 +1,6 @@
-"""A mix per request slot: streamed chat 6, unary chat 3, GET /v1/models 1, reported per operation.
+"""Every format in one run, per request slot: streamed chat 4, unary chat 2, streamed Claude messages 2,
+streamed Gemini 2, streamed Responses 2, embeddings 1, GET /v1/models 1, reported per operation (each
+format's TTFT by its own "first token").
 
 Run it with `llmconform load --scenario mixed`; change the @task weights in a subclass of MixedUser.
 """

@@ -118,8 +118,13 @@ def test_mixed_scenario_reports_each_operation(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "load.json").read_text())
     operations = report["by_operation"]
-    assert set(operations) == {"chat-stream", "chat-unary", "models"}
-    assert operations["chat-stream"]["latency_ms"]["ttft"]["count"] > 0
+    streamed = {"chat-stream", "messages-stream", "gemini-stream", "responses-stream"}
+    assert set(operations) == {*streamed, "chat-unary", "embeddings", "models"}
+    for name in streamed:  # each format's own first token, and usage read in its own terms
+        assert operations[name]["latency_ms"]["ttft"]["count"] > 0, name
+        assert operations[name]["requests"]["failed"] == 0, (name, operations[name])
+        assert operations[name]["throughput"]["output_tokens_per_s"] > 0, name
+    assert operations["embeddings"]["latency_ms"]["ttft"] == {}
     assert operations["chat-unary"]["latency_ms"]["ttft"] == {}, "unary answers have no TTFT"
     assert operations["chat-unary"]["latency_ms"]["e2e"]["count"] > 0
     assert operations["models"]["requests"]["ok"] > 0

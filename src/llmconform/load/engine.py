@@ -43,6 +43,10 @@ __all__ = [
 SCENARIOS: dict[str, str] = {
     "chat-stream": "chat_stream.py",
     "chat-unary": "chat_unary.py",
+    "messages-stream": "messages_stream.py",
+    "gemini-stream": "gemini_stream.py",
+    "responses-stream": "responses_stream.py",
+    "embeddings": "embeddings.py",
     "mixed": "mixed.py",
 }
 LOCUST_LOG = "locust.log"

@@ -24,6 +24,7 @@ from llmconform import __version__
 from llmconform.client import ReadAborted, StreamRecorder
 from llmconform.config import LimitsConfig
 from llmconform.exchange import Exchange, TransportError
+from llmconform.families import request_headers
 
 __all__ = ["LoadHttp"]
 
@@ -38,7 +39,8 @@ class LoadHttp:
     def __init__(self, base_url: str, api_key: str | None, limits: LimitsConfig) -> None:
         self.base_url = base_url.rstrip("/")
         self.limits = limits
-        self._auth = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self._api_key = api_key
+        self._headers_by_family: dict[str, dict[str, str]] = {}
         self._client = HTTPClient.from_url(
             self.base_url,
             concurrency=1,
@@ -55,7 +57,10 @@ class LoadHttp:
         self, method: str, path: str, *, family: str, operation: str, json_body: Any = None, label: str = ""
     ) -> tuple[Exchange, float]:
         """Send one request; return its Exchange and the perf_counter time it was sent. Never raises."""
-        headers = dict(self._auth)
+        family_headers = self._headers_by_family.get(family)
+        if family_headers is None:
+            family_headers = self._headers_by_family[family] = request_headers(family, self._api_key)
+        headers = dict(family_headers)
         body = b""
         if json_body is not None:
             body = orjson.dumps(json_body)

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmconform.exchange import Exchange, TransportError
-from llmconform.families.chat import CHAT_OPERATION, answer_text, chat_view, finish_reasons, token_deltas
-from llmconform.json_numbers import as_int
+from llmconform.families import Answer, read_answer
 from llmconform.mock.tokenizer import count_tokens
 
 __all__ = [
@@ -97,7 +96,18 @@ ERROR_CLASSES = (
 # A complete 2xx answer is timed even when it broke the contract (it is counted as failed all the same).
 TIMED_CLASSES = frozenset({None, "contract"})
 # A 2xx stream that ended without its terminal event was cut short: classified as truncated, not contract.
-STREAM_TERMINATION_RULES = frozenset({"stream_done_last", "request_completes"})
+# Rules whose violation means the stream ended early (each format's own end-of-stream rule), and rules
+# whose violation means an event could not be decoded.
+STREAM_TERMINATION_RULES = frozenset(
+    {
+        "stream_done_last",
+        "request_completes",
+        "messages_stream_error_event",
+        "responses_stream_lifecycle",
+        "gemini_stream_final_frame",
+    }
+)
+DECODE_RULES = frozenset({"stream_chunk_is_json", "responses_stream_event_is_json", "gemini_stream_frames_are_json"})
 _DISCREPANCY = 0.10
 
 Tokenizer = Callable[[str], int]
@@ -192,7 +202,7 @@ def classify(exchange: Exchange, error_rules: Iterable[str]) -> str | None:
     broken = set(error_rules)
     if broken & STREAM_TERMINATION_RULES:
         return "stream_truncated"
-    if exchange.invalid_utf8 or "stream_chunk_is_json" in broken:
+    if exchange.invalid_utf8 or broken & DECODE_RULES:
         return "decode"
     if broken:
         return "contract"
@@ -227,22 +237,21 @@ def measure(
         process=process,
         error=exchange.error,
     )
-    if exchange.operation == CHAT_OPERATION and exchange.status is not None and 200 <= exchange.status < 300:
-        _measure_chat(exchange, record, lag_s, tokenizer)
+    answer = read_answer(exchange)
+    if answer is not None:
+        _measure_answer(answer, record, lag_s, tokenizer)
     return record
 
 
-def _measure_chat(exchange: Exchange, record: RequestRecord, lag_s: float, tokenizer: Tokenizer) -> None:
-    view = chat_view(exchange)
-    usage = view.usage if isinstance(view.usage, dict) else {}
-    record.output_tokens = as_int(usage.get("completion_tokens"))
-    record.prompt_tokens = as_int(usage.get("prompt_tokens"))
-    reasons = finish_reasons(view)
-    record.finish_reason = reasons[0] if reasons else None
-    if not view.stream:
-        record.output_tokens_client = tokenizer(answer_text(view)) if view.payload is not None else 0
+def _measure_answer(answer: Answer, record: RequestRecord, lag_s: float, tokenizer: Tokenizer) -> None:
+    """Token counts, finish, and for a stream TTFT/ITL/TPOT from the format's text events."""
+    record.output_tokens = answer.output_tokens
+    record.prompt_tokens = answer.input_tokens
+    record.finish_reason = answer.raw_finish
+    if not answer.stream:
+        record.output_tokens_client = tokenizer(answer.text)
         return
-    deltas = token_deltas(view)
+    deltas = answer.text_events
     record.chunks = len(deltas)
     counts = [tokenizer(text) for _, text in deltas]
     record.output_tokens_client = sum(counts)

@@ -14,12 +14,22 @@ import gevent
 from locust import User, constant, task
 from locust.exception import StopUser
 
-from llmconform.families.chat import CHAT_OPERATION, CHAT_PATH, MODELS_OPERATION, MODELS_PATH
+from llmconform.families.chat import MODELS_OPERATION, MODELS_PATH
 from llmconform.load.harness import ProcessHarness
 from llmconform.load.http import LoadHttp
 from llmconform.load.plugin import harness_for
 
-__all__ = ["ChatStreamUser", "ChatUnaryUser", "LLMUser", "MixedUser", "ModelsUser"]
+__all__ = [
+    "ChatStreamUser",
+    "ChatUnaryUser",
+    "EmbeddingsUser",
+    "GeminiStreamUser",
+    "LLMUser",
+    "MessagesStreamUser",
+    "MixedUser",
+    "ModelsUser",
+    "ResponsesStreamUser",
+]
 
 CONNECT_FAILURE_PAUSE_S = 0.1
 
@@ -43,14 +53,16 @@ class LLMUser(User):
         if http is not None:
             http.close()
 
-    def send(self, name: str, method: str, path: str, *, operation: str, body: Any = None) -> None:
+    def send(
+        self, name: str, method: str, path: str, *, operation: str, body: Any = None, family: str = "chat"
+    ) -> None:
         """Take a slot, send, then check and measure the answer; stop this user when the plan is spent."""
         pacer = self.harness.pacer
         slot = pacer.next_slot()
         if slot is None:
             raise StopUser()
         try:
-            exchange, sent = self.http.send(method, path, family="chat", operation=operation, json_body=body)
+            exchange, sent = self.http.send(method, path, family=family, operation=operation, json_body=body)
         finally:
             pacer.release()
         record = self.harness.complete(exchange, name, slot, sent)
@@ -66,14 +78,20 @@ class LLMUser(User):
             context={},
         )
 
+    def generate(self, family: str, *, stream: bool) -> None:
+        """One request of ``family`` (chat, messages, gemini, responses, embeddings) from the workload,
+        reported as ``<family>-stream`` / ``<family>-unary`` (embeddings: ``embeddings``)."""
+        method, path, operation, body = self.harness.workload.request(family, stream=stream)
+        name = family if family == "embeddings" else f"{family}-{'stream' if stream else 'unary'}"
+        self.send(name, method, path, operation=operation, body=body, family=family)
+
     def chat(self, *, stream: bool) -> None:
         """One chat completion from the workload, streamed or not."""
-        body = self.harness.workload.chat_body(stream=stream)
-        self.send("chat-stream" if stream else "chat-unary", "POST", CHAT_PATH, operation=CHAT_OPERATION, body=body)
+        self.generate("chat", stream=stream)
 
     def list_models(self) -> None:
         """GET /v1/models."""
-        self.send("models", "GET", MODELS_PATH, operation=MODELS_OPERATION)
+        self.send("models", "GET", MODELS_PATH, operation=MODELS_OPERATION, family="models")
 
 
 class ChatStreamUser(LLMUser):
@@ -100,16 +118,67 @@ class ModelsUser(LLMUser):
         self.list_models()
 
 
-class MixedUser(LLMUser):
-    """A weighted mix: streamed chat 6, unary chat 3, model list 1 (per slot, chosen by weight)."""
+class MessagesStreamUser(LLMUser):
+    """Streamed Claude messages (POST /v1/messages, stream: true)."""
 
-    @task(6)
+    @task
+    def messages_stream(self) -> None:
+        self.generate("messages", stream=True)
+
+
+class GeminiStreamUser(LLMUser):
+    """Streamed Gemini generation (:streamGenerateContent?alt=sse)."""
+
+    @task
+    def gemini_stream(self) -> None:
+        self.generate("gemini", stream=True)
+
+
+class ResponsesStreamUser(LLMUser):
+    """Streamed OpenAI Responses (POST /v1/responses, stream: true)."""
+
+    @task
+    def responses_stream(self) -> None:
+        self.generate("responses", stream=True)
+
+
+class EmbeddingsUser(LLMUser):
+    """Embeddings of the workload's prompts (POST /v1/embeddings)."""
+
+    @task
+    def embeddings(self) -> None:
+        self.generate("embeddings", stream=False)
+
+
+class MixedUser(LLMUser):
+    """Every format in one run, weighted per slot: streamed chat 4, unary chat 2, streamed Claude messages 2,
+    streamed Gemini 2, streamed Responses 2, embeddings 1, model list 1; reported per operation, so each
+    format has its own TTFT (its own "first token": first text delta, first content_block_delta, first
+    candidate text, first output_text delta)."""
+
+    @task(4)
     def chat_stream(self) -> None:
         self.chat(stream=True)
 
-    @task(3)
+    @task(2)
     def chat_unary(self) -> None:
         self.chat(stream=False)
+
+    @task(2)
+    def messages_stream(self) -> None:
+        self.generate("messages", stream=True)
+
+    @task(2)
+    def gemini_stream(self) -> None:
+        self.generate("gemini", stream=True)
+
+    @task(2)
+    def responses_stream(self) -> None:
+        self.generate("responses", stream=True)
+
+    @task(1)
+    def embeddings(self) -> None:
+        self.generate("embeddings", stream=False)
 
     @task(1)
     def models(self) -> None:

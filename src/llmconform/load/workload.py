@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmconform.families import build_request
+from llmconform.families.chat import CHAT_OPERATION, CHAT_PATH
 from llmconform.load.plan import TokenDistribution, WorkloadSpec
 from llmconform.mock.tokenizer import count_tokens
 
@@ -113,6 +115,17 @@ class Workload:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         return body
+
+    def request(self, family: str, *, stream: bool) -> tuple[str, str, str, dict[str, Any]]:
+        """The next request of ``family`` as (method, path, operation, body): the same prompts and output
+        lengths as chat, translated into that family's format."""
+        if family == "chat":
+            body = self.chat_body(stream=stream)
+            return "POST", CHAT_PATH, CHAT_OPERATION, body
+        self._sequence += 1
+        messages, output = self._next_prompt()
+        params: dict[str, Any] = {"ignore_eos": True} if self.spec.ignore_eos else {}
+        return build_request(family, self.model, list(messages), max_tokens=output, stream=stream, **params)
 
     def _next_prompt(self) -> tuple[tuple[dict[str, Any], ...], int]:
         if self._prompts is None:
