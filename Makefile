@@ -13,10 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## demo: check the embedded mock end to end, then load it for 5 s; reports in reports/demo/
+## demo: check every family of the embedded mock, then load it with every format for 5 s; reports in reports/demo/
 demo: $(STAMP)
 	$(BIN)/llmconform check --report-dir $(REPORT_DIR)
-	$(BIN)/llmconform load --duration 5 --report-dir $(REPORT_DIR)
+	$(BIN)/llmconform load --scenario mixed --duration 5 --report-dir $(REPORT_DIR)
 
 ## test: ruff, mypy (strict on src/), then the test suite
 test: lint typecheck unit
