@@ -93,6 +93,9 @@ def render_load_summary(document: dict[str, Any], console: Console, paths: list[
         cells = [_ms(values.get(c)) for c in ("p50", "p90", "p95", "p99", "p999", "mean", "max")]
         table.add_row(f"{name} ms", *cells, str(values.get("count", "")))
     console.print(table)
+    operations = document.get("by_operation", {})
+    if len(operations) > 1:
+        console.print(_operations_table(operations))
     console.print(
         f"requests {requests['total']} (ok {requests['ok']}, failed {requests['failed']}, good {requests['good']}, "
         f"warm-up excluded {requests['warmup_excluded']})  ·  {throughput['requests_per_s']:.2f} req/s  ·  "
@@ -126,3 +129,25 @@ def render_load_summary(document: dict[str, Any], console: Console, paths: list[
     console.print(f"verdict: {document['verdict']} (exit {document['exit_code']})", style=f"bold {style}")
     for path in paths:
         console.print(f"  {path}")
+
+
+def _operations_table(operations: dict[str, Any]) -> Table:
+    """One row per operation of a mixed run: each format's own TTFT, ITL and E2E."""
+    table = Table(title="by operation")
+    table.add_column("operation")
+    for column in ("requests", "failed", "TTFT p50", "TTFT p95", "ITL p50", "E2E p50", "E2E p95", "tokens/s"):
+        table.add_column(column, justify="right")
+    for name, section in operations.items():
+        latency = section["latency_ms"]
+        table.add_row(
+            name,
+            str(section["requests"]["total"]),
+            str(section["requests"]["failed"]),
+            _ms(latency.get("ttft", {}).get("p50")),
+            _ms(latency.get("ttft", {}).get("p95")),
+            _ms(latency.get("itl", {}).get("p50")),
+            _ms(latency.get("e2e", {}).get("p50")),
+            _ms(latency.get("e2e", {}).get("p95")),
+            f"{section['throughput']['output_tokens_per_s']:.1f}",
+        )
+    return table
