@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from llmconform.checks.registry import Severity, Violation, Warn, relation_rule
+from llmconform.checks.common import refused_with, streamed_text_matches, streamed_usage_matches, text_up_to_stop
+from llmconform.checks.registry import Severity, Violation, relation_rule
 from llmconform.exchange import Exchange
 from llmconform.families.chat import ChatView, chat_view
 from llmconform.json_numbers import as_int
@@ -25,21 +26,6 @@ def completion_tokens(exchange: Exchange) -> int | None:
 
 def first_choice(view: ChatView) -> Any:
     return view.choice(0) or (view.choices[0] if view.choices else None)
-
-
-def _status(exchange: Exchange) -> str:
-    return f"status {exchange.status}" if exchange.status is not None else f"no answer ({exchange.error})"
-
-
-def _refused_with(exchange: Exchange, expected: tuple[int, ...], what: str) -> Iterator[Violation]:
-    """Nothing when the status is expected; a warning for another 4xx; an error for acceptance or a 5xx."""
-    if exchange.status in expected:
-        return
-    message = f"Expected: {' or '.join(map(str, expected))} for {what}. Received: {_status(exchange)}"
-    if exchange.status is not None and 400 <= exchange.status < 500:
-        yield Warn(message)
-    else:
-        yield message
 
 
 @relation_rule("truncation_finish_reason_length", family="chat", severity=Severity.ERROR)
@@ -78,13 +64,7 @@ def stop_sequence_ends_answer(original: Exchange, stopped: Exchange, stop: str) 
     if before is None or after is None or before.text is None:
         yield "Expected: text answers for both requests. Received: a missing choice or text"
         return
-    expected = before.text[: before.text.index(stop)] if stop in before.text else before.text
-    text = after.text or ""
-    if text != expected:
-        yield (
-            f"Expected: the text up to {stop!r}: {expected[-60:]!r} (ending). Received: {text[-60:]!r} (ending), "
-            f"{len(text)} vs {len(expected)} chars"
-        )
+    yield from text_up_to_stop(before.text, after.text or "", stop)
     if after.finish_reason != "stop":
         yield f"Expected: finish_reason 'stop' at a stop sequence. Received: {after.finish_reason!r}"
 
@@ -102,10 +82,7 @@ def stream_matches_unary(unary: Exchange, stream: Exchange, deterministic: bool)
     """
     u, s = chat_view(unary), chat_view(stream)
     keys = ("prompt_tokens", "completion_tokens", "total_tokens") if deterministic else ("prompt_tokens",)
-    if isinstance(u.usage, dict) and isinstance(s.usage, dict):
-        for key in keys:
-            if u.usage.get(key) != s.usage.get(key):
-                yield f"Expected: stream usage.{key} == unary {u.usage.get(key)!r}. Received: {s.usage.get(key)!r}"
+    yield from streamed_usage_matches(u.usage, s.usage, keys)
     if not deterministic:
         return
     by_index = {c.index: c for c in s.choices}
@@ -114,12 +91,7 @@ def stream_matches_unary(unary: Exchange, stream: Exchange, deterministic: bool)
         if other is None:
             yield f"choice {choice.index}: Expected: the choice in the stream too. Received: missing"
             continue
-        if (choice.text or "") != (other.text or ""):
-            yield (
-                f"choice {choice.index}: Expected: streamed text == unary text ({len(choice.text or '')} chars). "
-                f"Received: {len(other.text or '')} chars, first difference at offset "
-                f"{_first_difference(choice.text or '', other.text or '')}"
-            )
+        yield from streamed_text_matches(choice.text or "", other.text or "", where=f"choice {choice.index}: ")
         if choice.finish_reason != other.finish_reason:
             yield (
                 f"choice {choice.index}: Expected: finish_reason {choice.finish_reason!r} as unary. "
@@ -129,13 +101,6 @@ def stream_matches_unary(unary: Exchange, stream: Exchange, deterministic: bool)
         yield f"Expected: the same tool calls as unary {_calls(u)!r:.120}. Received: {_calls(s)!r:.120}"
 
 
-def _first_difference(a: str, b: str) -> int:
-    for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            return i
-    return min(len(a), len(b))
-
-
 @relation_rule("auth_required", family="chat", severity=Severity.ERROR)
 def auth_required(without_key: Exchange, wrong_key: Exchange) -> Iterator[Violation]:
     """A request without a key, or with a wrong key, is refused with 401.
@@ -143,8 +108,8 @@ def auth_required(without_key: Exchange, wrong_key: Exchange) -> Iterator[Violat
     Source: contract-rules.md F E4; OpenAI error codes guide (401 invalid authentication / incorrect API key);
     schemathesis ignored_auth. Another 4xx is a warning; acceptance or a 5xx is an error.
     """
-    yield from _refused_with(without_key, (401,), "a request without a key")
-    yield from _refused_with(wrong_key, (401,), "a request with a wrong key")
+    yield from refused_with(without_key, (401,), "a request without a key")
+    yield from refused_with(wrong_key, (401,), "a request with a wrong key")
 
 
 @relation_rule("unknown_model_rejected", family="chat", severity=Severity.ERROR)
@@ -154,7 +119,7 @@ def unknown_model_rejected(exchange: Exchange, model: str) -> Iterator[Violation
     Source: contract-rules.md F E4; OpenAI error codes guide (404 model not found / "The model does not
     exist"); vLLM returns 404 for an unknown model.
     """
-    yield from _refused_with(exchange, (404,), f"unknown model {model!r}")
+    yield from refused_with(exchange, (404,), f"unknown model {model!r}")
 
 
 @relation_rule("invalid_request_rejected", family="chat", severity=Severity.ERROR)
@@ -164,7 +129,7 @@ def invalid_request_rejected(exchange: Exchange, what: str) -> Iterator[Violatio
     Source: contract-rules.md F E4; OpenAI openapi.yaml (required model and messages); OpenAI error codes
     guide (400 invalid request); llama.cpp tests (invalid messages -> 400).
     """
-    yield from _refused_with(exchange, (400, 422), what)
+    yield from refused_with(exchange, (400, 422), what)
 
 
 @relation_rule("parameter_limits_enforced", family="chat", severity=Severity.ERROR)
@@ -175,7 +140,7 @@ def parameter_limits_enforced(exchange: Exchange, what: str) -> Iterator[Violati
     > 20 -> 400", MUST); OpenAI openapi.yaml StopConfiguration (maxItems 4) and top_logprobs (maximum 20);
     vLLM test_chat.py (top_logprobs 21 -> BadRequestError). Another 4xx is a warning.
     """
-    yield from _refused_with(exchange, (400, 422), what)
+    yield from refused_with(exchange, (400, 422), what)
 
 
 @relation_rule("model_listed", family="models", severity=Severity.ERROR)

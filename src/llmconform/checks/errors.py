@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from llmconform.checks.common import error_object
 from llmconform.checks.registry import Severity, Violation, Warn, exchange_rule
 from llmconform.exchange import Exchange
 from llmconform.families.chat import CHAT_OPERATION, MODELS_OPERATION
@@ -27,14 +28,9 @@ def error_body_shape(exchange: Exchange) -> Iterator[Violation]:
     required; param and code nullable); autogen #757 (error as a string breaks clients). A missing param or
     code is a warning: several compatible servers omit them and the SDKs tolerate it.
     """
-    try:
-        body = exchange.json()
-    except ValueError as exc:
-        yield f"Expected: a JSON error body (status {exchange.status}). Received: {exc}"
-        return
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        yield f"Expected: an 'error' object. Received: {type(error).__name__} {error!r:.100}"
+    error = error_object(exchange)
+    if isinstance(error, str):
+        yield error
         return
     for key in ("message", "type"):
         if not isinstance(error.get(key), str):

@@ -16,6 +16,7 @@ from typing import Any
 
 import jsonschema
 
+from llmconform.checks.common import error_object
 from llmconform.checks.registry import Severity, Violation, Warn, exchange_rule
 from llmconform.exchange import Exchange
 from llmconform.families.gemini import (
@@ -193,14 +194,9 @@ def gemini_error_body_shape(exchange: Exchange) -> Iterator[Violation]:
     UNAVAILABLE, 504 DEADLINE_EXCEEDED); python-genai errors.py (APIError reads error.code, .message, .status).
     A status name whose usual HTTP status differs (google/rpc/code.proto) is a warning.
     """
-    try:
-        body = exchange.json()
-    except ValueError as exc:
-        yield f"Expected: a JSON error body (status {exchange.status}). Received: {exc}"
-        return
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        yield f"Expected: an 'error' object. Received: {type(error).__name__} {error!r:.100}"
+    error = error_object(exchange)
+    if isinstance(error, str):
+        yield error
         return
     code = error.get("code")
     if as_int(code) != exchange.status:

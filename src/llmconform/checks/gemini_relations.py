@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from llmconform.checks.registry import Severity, Violation, Warn, relation_rule
+from llmconform.checks.common import refused_with, status_text, streamed_text_matches, text_up_to_stop
+from llmconform.checks.registry import Severity, Violation, relation_rule
 from llmconform.exchange import Exchange
 from llmconform.families.gemini import (
     FAMILY,
@@ -32,21 +33,6 @@ def first_candidate(view: GeminiView) -> CandidateView | None:
 def candidates_tokens(exchange: Exchange) -> int | None:
     """usageMetadata.candidatesTokenCount of an answer (0 when left out), None when it has no usage."""
     return usage_count(gemini_view(exchange).usage, "candidatesTokenCount")
-
-
-def _status(exchange: Exchange) -> str:
-    return f"status {exchange.status}" if exchange.status is not None else f"no answer ({exchange.error})"
-
-
-def _refused_with(exchange: Exchange, expected: tuple[int, ...], what: str, note: str = "") -> Iterator[Violation]:
-    """Nothing when the status is expected; a warning for another 4xx; an error for acceptance or a 5xx."""
-    if exchange.status in expected:
-        return
-    message = f"Expected: {' or '.join(map(str, expected))} for {what}. Received: {_status(exchange)}{note}"
-    if exchange.status is not None and 400 <= exchange.status < 500:
-        yield Warn(message)
-    else:
-        yield message
 
 
 @relation_rule("gemini_truncation_finish_max_tokens", family=FAMILY, severity=Severity.ERROR)
@@ -85,26 +71,13 @@ def gemini_stop_sequence_ends_answer(original: Exchange, stopped: Exchange, stop
     if before is None or after is None or before.text is None:
         yield "Expected: text answers for both requests. Received: a missing candidate or text"
         return
-    expected = before.text[: before.text.index(stop)] if stop in before.text else before.text
-    text = after.text or ""
-    if text != expected:
-        yield (
-            f"Expected: the text up to {stop!r}: {expected[-60:]!r} (ending). Received: {text[-60:]!r} (ending), "
-            f"{len(text)} vs {len(expected)} chars"
-        )
+    yield from text_up_to_stop(before.text, after.text or "", stop)
     if after.finish_reason != "STOP":
         yield f"Expected: finishReason STOP at a stop sequence. Received: {after.finish_reason!r}"
 
 
 def _calls(view: GeminiView) -> list[tuple[Any, Any]]:
     return [(call.name, call.args) for c in view.candidates for call in c.function_calls]
-
-
-def _first_difference(a: str, b: str) -> int:
-    for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            return i
-    return min(len(a), len(b))
 
 
 @relation_rule("gemini_stream_matches_unary", family=FAMILY, severity=Severity.ERROR)
@@ -134,11 +107,7 @@ def gemini_stream_matches_unary(unary: Exchange, stream: Exchange, deterministic
             ("text", candidate.text or "", other.text or ""),
             ("thought text", candidate.thought_text, other.thought_text),
         ):
-            if mine != theirs:
-                yield (
-                    f"candidate {candidate.index}: Expected: streamed {what} == unary {what} ({len(mine)} chars). "
-                    f"Received: {len(theirs)} chars, first difference at offset {_first_difference(mine, theirs)}"
-                )
+            yield from streamed_text_matches(mine, theirs, what=what, where=f"candidate {candidate.index}: ")
         if candidate.finish_reason != other.finish_reason:
             yield (
                 f"candidate {candidate.index}: Expected: finishReason {candidate.finish_reason!r} as unary. "
@@ -159,9 +128,9 @@ def gemini_auth_required(without_key: Exchange, wrong_key: Exchange) -> Iterator
     (API_KEY_INVALID, cequence-io/openai-scala-client#109): like any other 4xx that is a warning; acceptance or a
     5xx is an error.
     """
-    yield from _refused_with(without_key, (401, 403), "a request without a credential")
+    yield from refused_with(without_key, (401, 403), "a request without a credential")
     note = " (Google's own answer, API_KEY_INVALID, but clients cannot tell it from a bad body)"
-    yield from _refused_with(
+    yield from refused_with(
         wrong_key, (401, 403), "a request with a wrong key", note if wrong_key.status == 400 else ""
     )
 
@@ -175,7 +144,7 @@ def gemini_auth_styles_accepted(by_style: Mapping[str, Exchange]) -> Iterator[Vi
     """
     for style, exchange in by_style.items():
         if not exchange.ok:
-            yield f"Expected: the key accepted as {style} (2xx). Received: {_status(exchange)}"
+            yield f"Expected: the key accepted as {style} (2xx). Received: {status_text(exchange)}"
 
 
 @relation_rule("gemini_unknown_model_rejected", family=FAMILY, severity=Severity.ERROR)
@@ -185,7 +154,7 @@ def gemini_unknown_model_rejected(exchange: Exchange, model: str) -> Iterator[Vi
     Source: contract-rules.md F E4 and section E (Gemini 404 NOT_FOUND); ai.google.dev/gemini-api/docs/
     troubleshooting (404 NOT_FOUND: "The requested resource wasn't found").
     """
-    yield from _refused_with(exchange, (404,), f"unknown model {model!r}")
+    yield from refused_with(exchange, (404,), f"unknown model {model!r}")
 
 
 @relation_rule("gemini_invalid_request_rejected", family=FAMILY, severity=Severity.ERROR)
@@ -195,7 +164,7 @@ def gemini_invalid_request_rejected(exchange: Exchange, what: str) -> Iterator[V
     Source: contract-rules.md F E4 and section E (Gemini 400 INVALID_ARGUMENT: "The request body is
     malformed"); openapi/gemini.yaml GenerateContentRequest (contents required, an array).
     """
-    yield from _refused_with(exchange, (400,), what)
+    yield from refused_with(exchange, (400,), what)
 
 
 def listed_names(exchange: Exchange) -> list[str]:
@@ -222,7 +191,9 @@ def gemini_model_listed(pages: list[Exchange], described: Exchange | None, model
     if described is None:
         return
     if not described.ok:
-        yield f"Expected: GET /v1beta/models/{model_id(model)} to describe the model. Received: {_status(described)}"
+        yield (
+            f"Expected: GET /v1beta/models/{model_id(model)} to describe the model. Received: {status_text(described)}"
+        )
         return
     try:
         name = described.json().get("name")

@@ -11,27 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from llmconform.checks.registry import Severity, Violation, Warn, relation_rule
+from llmconform.checks.common import refused_with, status_text, streamed_text_matches, text_up_to_stop
+from llmconform.checks.registry import Severity, Violation, relation_rule
 from llmconform.exchange import Exchange
 from llmconform.families.messages import FAMILY, messages_view, output_tokens, total_input_tokens
 from llmconform.json_numbers import as_int
 
 _PROMPT_KEYS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-
-
-def _status(exchange: Exchange) -> str:
-    return f"status {exchange.status}" if exchange.status is not None else f"no answer ({exchange.error})"
-
-
-def _refused_with(exchange: Exchange, expected: int, what: str) -> Iterator[Violation]:
-    """Nothing for the expected status; a warning for another 4xx; an error for acceptance or a 5xx."""
-    if exchange.status == expected:
-        return
-    message = f"Expected: {expected} for {what}. Received: {_status(exchange)}"
-    if exchange.status is not None and 400 <= exchange.status < 500:
-        yield Warn(message)
-    else:
-        yield message
 
 
 @relation_rule("messages_truncation_stop_reason", family=FAMILY, severity=Severity.ERROR)
@@ -65,12 +51,7 @@ def messages_stop_sequence_ends_answer(original: Exchange, stopped: Exchange, st
     shown deterministic.
     """
     before, after = messages_view(original).text, messages_view(stopped)
-    expected = before[: before.index(stop)] if stop in before else before
-    if after.text != expected:
-        yield (
-            f"Expected: the text up to {stop!r}: {expected[-60:]!r} (ending). Received: {after.text[-60:]!r} "
-            f"(ending), {len(after.text)} vs {len(expected)} chars"
-        )
+    yield from text_up_to_stop(before, after.text, stop)
     if after.stop_reason != "stop_sequence" or after.stop_sequence != stop:
         yield (
             f"Expected: stop_reason 'stop_sequence' with stop_sequence {stop!r}. "
@@ -80,13 +61,6 @@ def messages_stop_sequence_ends_answer(original: Exchange, stopped: Exchange, st
 
 def _tool_calls(exchange: Exchange) -> list[tuple[Any, Any]]:
     return [(b.name, b.input) for b in messages_view(exchange).tool_uses]
-
-
-def _first_difference(a: str, b: str) -> int:
-    for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            return i
-    return min(len(a), len(b))
 
 
 @relation_rule("messages_stream_matches_unary", family=FAMILY, severity=Severity.ERROR)
@@ -107,11 +81,7 @@ def messages_stream_matches_unary(unary: Exchange, stream: Exchange, determinist
             yield f"Expected: stream usage.{key} == unary {u_usage.get(key)!r}. Received: {s_usage.get(key)!r}"
     if not deterministic:
         return
-    if u.text != s.text:
-        yield (
-            f"Expected: streamed text == unary text ({len(u.text)} chars). Received: {len(s.text)} chars, first "
-            f"difference at offset {_first_difference(u.text, s.text)}"
-        )
+    yield from streamed_text_matches(u.text, s.text)
     if (u.stop_reason, u.stop_sequence) != (s.stop_reason, s.stop_sequence):
         yield (
             f"Expected: stop_reason {u.stop_reason!r} (stop_sequence {u.stop_sequence!r}) as unary. "
@@ -130,8 +100,8 @@ def messages_auth_required(without_key: Exchange, wrong_key: Exchange) -> Iterat
     ("401 authentication_error: there's an issue with your API key"). Another 4xx is a warning; acceptance
     or a 5xx is an error. The body's error type is judged by messages_error_type_matches_status.
     """
-    yield from _refused_with(without_key, 401, "a request without a key")
-    yield from _refused_with(wrong_key, 401, "a request with a wrong x-api-key")
+    yield from refused_with(without_key, (401,), "a request without a key")
+    yield from refused_with(wrong_key, (401,), "a request with a wrong x-api-key")
 
 
 @relation_rule("messages_auth_styles_accepted", family=FAMILY, severity=Severity.ERROR)
@@ -144,7 +114,7 @@ def messages_auth_styles_accepted(api_key_style: Exchange, bearer_style: Exchang
     """
     for exchange, style in ((api_key_style, "x-api-key"), (bearer_style, "Authorization: Bearer")):
         if not exchange.ok:
-            yield f"Expected: the valid key sent as {style} accepted (2xx). Received: {_status(exchange)}"
+            yield f"Expected: the valid key sent as {style} accepted (2xx). Received: {status_text(exchange)}"
 
 
 @relation_rule("messages_unknown_model_rejected", family=FAMILY, severity=Severity.ERROR)
@@ -154,7 +124,7 @@ def messages_unknown_model_rejected(exchange: Exchange, model: str) -> Iterator[
     Source: contract-rules.md F E4 and E2 (404 not_found_error); Anthropic errors documentation
     ("404 not_found_error: the requested resource was not found").
     """
-    yield from _refused_with(exchange, 404, f"unknown model {model!r}")
+    yield from refused_with(exchange, (404,), f"unknown model {model!r}")
 
 
 @relation_rule("messages_invalid_request_rejected", family=FAMILY, severity=Severity.ERROR)
@@ -165,7 +135,7 @@ def messages_invalid_request_rejected(exchange: Exchange, what: str) -> Iterator
     Source: contract-rules.md F E4 and E2 (400 invalid_request_error); anthropic-sdk-python
     types/message_create_params.py (model, max_tokens and messages required); Anthropic errors docs.
     """
-    yield from _refused_with(exchange, 400, what)
+    yield from refused_with(exchange, (400,), what)
 
 
 @relation_rule("messages_cache_tokens_partition_input", family=FAMILY, severity=Severity.ERROR)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from llmconform.checks.registry import Severity, Violation, Warn, relation_rule
+from llmconform.checks.common import refused_with, streamed_text_matches, streamed_usage_matches
+from llmconform.checks.registry import Severity, Violation, relation_rule
 from llmconform.exchange import Exchange
 from llmconform.families.responses import FAMILY, ResponsesView, responses_view
 from llmconform.json_numbers import as_int
@@ -21,21 +22,6 @@ def output_tokens(exchange: Exchange) -> int | None:
     """usage.output_tokens of a finished answer, if it is an integer."""
     usage = responses_view(exchange).usage
     return as_int(usage.get("output_tokens")) if isinstance(usage, dict) else None
-
-
-def _status(exchange: Exchange) -> str:
-    return f"status {exchange.status}" if exchange.status is not None else f"no answer ({exchange.error})"
-
-
-def _refused_with(exchange: Exchange, expected: tuple[int, ...], what: str) -> Iterator[Violation]:
-    """Nothing when the status is expected; a warning for another 4xx; an error for acceptance or a 5xx."""
-    if exchange.status in expected:
-        return
-    message = f"Expected: {' or '.join(map(str, expected))} for {what}. Received: {_status(exchange)}"
-    if exchange.status is not None and 400 <= exchange.status < 500:
-        yield Warn(message)
-    else:
-        yield message
 
 
 @relation_rule("responses_truncation_incomplete", family=FAMILY, severity=Severity.ERROR)
@@ -70,13 +56,6 @@ def _calls(view: ResponsesView) -> list[tuple[Any, Any]]:
     return [(item.name, item.arguments) for item in view.function_calls]
 
 
-def _first_difference(a: str, b: str) -> int:
-    for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            return i
-    return min(len(a), len(b))
-
-
 @relation_rule("responses_stream_matches_unary", family=FAMILY, severity=Severity.ERROR)
 def responses_stream_matches_unary(unary: Exchange, stream: Exchange, deterministic: bool) -> Iterator[Violation]:
     """The streamed answer to a deterministic request equals the unary answer: text, function calls, status and
@@ -88,17 +67,10 @@ def responses_stream_matches_unary(unary: Exchange, stream: Exchange, determinis
     """
     u, s = responses_view(unary), responses_view(stream)
     keys = ("input_tokens", "output_tokens", "total_tokens") if deterministic else ("input_tokens",)
-    if isinstance(u.usage, dict) and isinstance(s.usage, dict):
-        for key in keys:
-            if u.usage.get(key) != s.usage.get(key):
-                yield f"Expected: stream usage.{key} == unary {u.usage.get(key)!r}. Received: {s.usage.get(key)!r}"
+    yield from streamed_usage_matches(u.usage, s.usage, keys)
     if not deterministic:
         return
-    if u.text != s.text:
-        yield (
-            f"Expected: streamed text == unary text ({len(u.text)} chars). Received: {len(s.text)} chars, first "
-            f"difference at offset {_first_difference(u.text, s.text)}"
-        )
+    yield from streamed_text_matches(u.text, s.text)
     if (u.status, u.incomplete_reason) != (s.status, s.incomplete_reason):
         yield (
             f"Expected: status {u.status!r} / reason {u.incomplete_reason!r} as unary. "
@@ -115,8 +87,8 @@ def responses_auth_required(without_key: Exchange, wrong_key: Exchange) -> Itera
     Source: contract-rules.md F E4; OpenAI error codes guide (401 invalid authentication / incorrect API
     key); schemathesis ignored_auth. Another 4xx is a warning; acceptance or a 5xx is an error.
     """
-    yield from _refused_with(without_key, (401,), "a request without a key")
-    yield from _refused_with(wrong_key, (401,), "a request with a wrong key")
+    yield from refused_with(without_key, (401,), "a request without a key")
+    yield from refused_with(wrong_key, (401,), "a request with a wrong key")
 
 
 @relation_rule("responses_unknown_model_rejected", family=FAMILY, severity=Severity.ERROR)
@@ -126,7 +98,7 @@ def responses_unknown_model_rejected(exchange: Exchange, model: str) -> Iterator
     Source: contract-rules.md F E4; OpenAI error codes guide (404 "The model does not exist or you do not
     have access to it").
     """
-    yield from _refused_with(exchange, (404,), f"unknown model {model!r}")
+    yield from refused_with(exchange, (404,), f"unknown model {model!r}")
 
 
 @relation_rule("responses_invalid_request_rejected", family=FAMILY, severity=Severity.ERROR)
@@ -136,7 +108,7 @@ def responses_invalid_request_rejected(exchange: Exchange, what: str) -> Iterato
     Source: contract-rules.md F E4 ("400/422 for schema-invalid bodies (never 5xx)"); OpenAI openapi.yaml
     CreateResponse; OpenAI error codes guide (400 invalid request).
     """
-    yield from _refused_with(exchange, (400, 422), what)
+    yield from refused_with(exchange, (400, 422), what)
 
 
 @relation_rule("responses_unknown_previous_response_rejected", family=FAMILY, severity=Severity.ERROR)
@@ -150,4 +122,4 @@ def responses_unknown_previous_response_rejected(exchange: Exchange, response_id
     """
     if exchange.status == 404:
         return
-    yield from _refused_with(exchange, (400,), f"unknown previous_response_id {response_id!r}")
+    yield from refused_with(exchange, (400,), f"unknown previous_response_id {response_id!r}")

@@ -25,12 +25,10 @@ from llmconform.checks.chat_relations import (
     truncation_finish_reason_length,
     unknown_model_rejected,
 )
+from llmconform.conformance.probe_steps import InvalidRequest, KeyRefused, judge_invalid_requests, probe_bearer_auth
 from llmconform.conformance.session import Session
 from llmconform.exchange import Exchange
 from llmconform.families.chat import (
-    CHAT_OPERATION,
-    CHAT_PATH,
-    FAMILY,
     MODELS_OPERATION,
     MODELS_PATH,
     chat_request,
@@ -93,10 +91,6 @@ PLANNED_REQUESTS: dict[str, int] = {
     "limits": 2,
 }
 MODELS_PLANNED_REQUESTS = 1
-
-
-class KeyRefused(Exception):
-    """The target answered 401 to the configured key: a configuration problem, not a finding."""
 
 
 @dataclass(slots=True)
@@ -338,15 +332,7 @@ def probe_json(session: Session) -> None:
 
 
 def probe_auth(session: Session) -> None:
-    if not session.client.api_key:
-        session.skip("auth_required", "no API key was given, so the target is used without credentials")
-        return
-    body = probe_request(session, limit=4)
-    without = session.chat(body, "auth: no key", auth=False)
-    wrong = session.chat(
-        body, "auth: wrong key", auth=False, headers={"authorization": "Bearer sk-llmconform-wrong-key-000"}
-    )
-    session.judge("auth_required", auth_required(without, wrong), without, wrong)
+    probe_bearer_auth(session, session.chat, probe_request(session, limit=4), "auth_required", auth_required)
 
 
 def probe_unknown_model(session: Session) -> None:
@@ -358,23 +344,12 @@ def probe_unknown_model(session: Session) -> None:
 
 
 def probe_invalid_requests(session: Session) -> None:
-    cases: list[tuple[str, Any, bytes | None]] = [
+    cases: list[InvalidRequest] = [
         ("a body without 'messages'", {"model": session.model}, None),
         ("'messages' that is not an array", {"model": session.model, "messages": "hello"}, None),
         ("a body that is not JSON", None, b'{"model": "x", "messages": ['),
     ]
-    for what, body, raw in cases:
-        exchange = session.send(
-            "POST",
-            CHAT_PATH,
-            operation=CHAT_OPERATION,
-            family=FAMILY,
-            label=f"invalid request: {what}",
-            json_body=body,
-            raw_body=raw,
-            headers={"content-type": "application/json"},
-        )
-        session.judge("invalid_request_rejected", invalid_request_rejected(exchange, what), exchange)
+    judge_invalid_requests(session, session.chat, cases, "invalid_request_rejected", invalid_request_rejected)
 
 
 def probe_parameter_limits(session: Session) -> None:

@@ -10,6 +10,7 @@ and one sends token ids. The rest are requests the target must refuse.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from llmconform.checks.embeddings import (
@@ -21,7 +22,7 @@ from llmconform.checks.embeddings import (
     embeddings_unknown_model_rejected,
     embeddings_usage_additive,
 )
-from llmconform.conformance.chat_probes import KeyRefused
+from llmconform.conformance.probe_steps import InvalidRequest, KeyRefused, judge_invalid_requests, probe_bearer_auth
 from llmconform.conformance.session import Session
 from llmconform.exchange import Exchange
 from llmconform.families.embeddings import (
@@ -152,15 +153,8 @@ def probe_token_ids(session: Session) -> None:
 
 
 def probe_auth(session: Session) -> None:
-    if not session.client.api_key:
-        session.skip("embeddings_auth_required", "no API key was given, so the target is used without credentials")
-        return
     body = embeddings_request(_model(session), FIRST)
-    without = _send(session, body, "auth: no key", auth=False)
-    wrong = _send(
-        session, body, "auth: wrong key", auth=False, headers={"authorization": "Bearer sk-llmconform-wrong-key-000"}
-    )
-    session.judge("embeddings_auth_required", embeddings_auth_required(without, wrong), without, wrong)
+    probe_bearer_auth(session, partial(_send, session), body, "embeddings_auth_required", embeddings_auth_required)
 
 
 def probe_unknown_model(session: Session) -> None:
@@ -171,24 +165,15 @@ def probe_unknown_model(session: Session) -> None:
 
 def probe_invalid_requests(session: Session) -> None:
     model = _model(session)
-    cases: list[tuple[str, Any, bytes | None]] = [
+    cases: list[InvalidRequest] = [
         ("a body without 'input'", {"model": model}, None),
         ("'input' that is an object", {"model": model, "input": {"text": FIRST}}, None),
         ("encoding_format 'hex'", embeddings_request(model, FIRST, encoding_format="hex"), None),
         ("dimensions 0", embeddings_request(model, FIRST, dimensions=0), None),
         ("a body that is not JSON", None, b'{"model": "x", "input": ['),
     ]
-    for what, body, raw in cases:
-        exchange = _send(
-            session,
-            body,
-            f"invalid request: {what}",
-            raw_body=raw,
-            headers={"content-type": "application/json"},
-        )
-        session.judge(
-            "embeddings_invalid_request_rejected", embeddings_invalid_request_rejected(exchange, what), exchange
-        )
+    rule = embeddings_invalid_request_rejected
+    judge_invalid_requests(session, partial(_send, session), cases, "embeddings_invalid_request_rejected", rule)
 
 
 def probe_input_limits(session: Session) -> None:

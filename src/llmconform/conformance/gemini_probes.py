@@ -11,6 +11,7 @@ probes send their own credentials.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +27,8 @@ from llmconform.checks.gemini_relations import (
     gemini_truncation_finish_max_tokens,
     gemini_unknown_model_rejected,
 )
-from llmconform.conformance.chat_probes import KeyRefused, pick_stop
+from llmconform.conformance.chat_probes import pick_stop
+from llmconform.conformance.probe_steps import NO_API_KEY, InvalidRequest, KeyRefused, judge_invalid_requests
 from llmconform.conformance.session import Session
 from llmconform.exchange import Exchange
 from llmconform.families.gemini import (
@@ -300,7 +302,7 @@ def probe_auth(session: Session) -> None:
     key = session.client.api_key
     if not key:
         for rule in ("gemini_auth_required", "gemini_auth_styles_accepted"):
-            session.skip(rule, "no API key was given, so the target is used without credentials")
+            session.skip(rule, NO_API_KEY)
         return
     body = probe_body(limit=4)
     without = _generate(session, body, "auth: no credential", auth=False)
@@ -342,16 +344,13 @@ def probe_unknown_model(session: Session) -> None:
 
 
 def probe_invalid_requests(session: Session) -> None:
-    cases: list[tuple[str, Any, bytes | None]] = [
+    cases: list[InvalidRequest] = [
         ("a body without 'contents'", {"generationConfig": {"maxOutputTokens": 4}}, None),
         ("'contents' that is not an array", {"contents": "hello"}, None),
         ("a body that is not JSON", None, b'{"contents": ['),
     ]
-    for what, body, raw in cases:
-        exchange = _generate(
-            session, body, f"invalid request: {what}", raw_body=raw, headers={"content-type": "application/json"}
-        )
-        session.judge("gemini_invalid_request_rejected", gemini_invalid_request_rejected(exchange, what), exchange)
+    rule = gemini_invalid_request_rejected
+    judge_invalid_requests(session, partial(_generate, session), cases, "gemini_invalid_request_rejected", rule)
 
 
 def pin_generated_body(body: dict[str, Any], model: str, positive: bool) -> None:

@@ -10,6 +10,7 @@ set their headers themselves.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from llmconform.checks.messages_relations import (
@@ -22,7 +23,8 @@ from llmconform.checks.messages_relations import (
     messages_truncation_stop_reason,
     messages_unknown_model_rejected,
 )
-from llmconform.conformance.chat_probes import KeyRefused, pick_stop
+from llmconform.conformance.chat_probes import pick_stop
+from llmconform.conformance.probe_steps import NO_API_KEY, InvalidRequest, KeyRefused, judge_invalid_requests
 from llmconform.conformance.session import Session
 from llmconform.exchange import Exchange
 from llmconform.families.messages import (
@@ -272,9 +274,8 @@ def probe_cache(session: Session) -> None:
 def probe_auth(session: Session) -> None:
     key = session.client.api_key
     if not key:
-        why = "no API key was given, so the target is used without credentials"
-        session.skip("messages_auth_required", why)
-        session.skip("messages_auth_styles_accepted", why)
+        session.skip("messages_auth_required", NO_API_KEY)
+        session.skip("messages_auth_styles_accepted", NO_API_KEY)
         return
     body = probe_request(session, limit=4)
     version = {"anthropic-version": ANTHROPIC_VERSION}
@@ -297,16 +298,13 @@ def probe_unknown_model(session: Session) -> None:
 
 def probe_invalid_requests(session: Session) -> None:
     turns = [{"role": "user", "content": "Say hello."}]
-    cases: list[tuple[str, Any, bytes | None]] = [
+    cases: list[InvalidRequest] = [
         ("a body without 'max_tokens'", {"model": session.model, "messages": turns}, None),
         ("'messages' that is not an array", {"model": session.model, "max_tokens": 8, "messages": "hello"}, None),
         ("a body that is not JSON", None, b'{"model": "x", "max_tokens": 8, "messages": ['),
     ]
-    for what, body, raw in cases:
-        exchange = send(
-            session, body, f"invalid request: {what}", raw_body=raw, headers={"content-type": "application/json"}
-        )
-        session.judge("messages_invalid_request_rejected", messages_invalid_request_rejected(exchange, what), exchange)
+    rule = messages_invalid_request_rejected
+    judge_invalid_requests(session, partial(send, session), cases, "messages_invalid_request_rejected", rule)
 
 
 # ---------------------------------------------------------------------- schemathesis pinning

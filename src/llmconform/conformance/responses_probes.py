@@ -10,6 +10,7 @@ tokens or more, because OpenAI refuses a smaller max_output_tokens.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from llmconform.checks.responses_relations import (
@@ -21,7 +22,7 @@ from llmconform.checks.responses_relations import (
     responses_unknown_model_rejected,
     responses_unknown_previous_response_rejected,
 )
-from llmconform.conformance.chat_probes import KeyRefused
+from llmconform.conformance.probe_steps import InvalidRequest, KeyRefused, judge_invalid_requests, probe_bearer_auth
 from llmconform.conformance.session import Session
 from llmconform.exchange import Exchange
 from llmconform.families.responses import FAMILY, RESPONSES_OPERATION, RESPONSES_PATH, responses_view
@@ -282,15 +283,8 @@ def probe_reasoning(session: Session) -> None:
 
 
 def probe_auth(session: Session, dialect: _Dialect) -> None:
-    if not session.client.api_key:
-        session.skip("responses_auth_required", "no API key was given, so the target is used without credentials")
-        return
     body = probe_request(session, dialect, limit=CUT_LIMIT)
-    without = _send(session, body, "auth: no key", auth=False)
-    wrong = _send(
-        session, body, "auth: wrong key", auth=False, headers={"authorization": "Bearer sk-llmconform-wrong-key-000"}
-    )
-    session.judge("responses_auth_required", responses_auth_required(without, wrong), without, wrong)
+    probe_bearer_auth(session, partial(_send, session), body, "responses_auth_required", responses_auth_required)
 
 
 def probe_unknown_model(session: Session, dialect: _Dialect) -> None:
@@ -302,25 +296,13 @@ def probe_unknown_model(session: Session, dialect: _Dialect) -> None:
 
 
 def probe_invalid_requests(session: Session) -> None:
-    cases: list[tuple[str, Any, bytes | None]] = [
+    cases: list[InvalidRequest] = [
         ("a body without 'model'", {"input": PROMPT}, None),
         ("'input' that is a number", {"model": session.model, "input": 42}, None),
         ("a body that is not JSON", None, b'{"model": "x", "input": ['),
     ]
-    for what, body, raw in cases:
-        exchange = session.send(
-            "POST",
-            RESPONSES_PATH,
-            operation=RESPONSES_OPERATION,
-            family=FAMILY,
-            label=f"responses invalid request: {what}",
-            json_body=body,
-            raw_body=raw,
-            headers={"content-type": "application/json"},
-        )
-        session.judge(
-            "responses_invalid_request_rejected", responses_invalid_request_rejected(exchange, what), exchange
-        )
+    rule = responses_invalid_request_rejected
+    judge_invalid_requests(session, partial(_send, session), cases, "responses_invalid_request_rejected", rule)
 
 
 def probe_unknown_previous_response(session: Session, dialect: _Dialect) -> None:

@@ -18,10 +18,10 @@ from llmconform import versions
 from llmconform.checks import REGISTRY, Results, exchange_rules
 from llmconform.client import ClientLimits, TargetClient
 from llmconform.config import CheckConfig
-from llmconform.conformance.chat_probes import KeyRefused
 from llmconform.conformance.chat_properties import run_chat_properties
 from llmconform.conformance.families import FAMILY_CHECKS, FamilyCheck
 from llmconform.conformance.outcome import ConformanceRun, ExitCode
+from llmconform.conformance.probe_steps import KeyRefused
 from llmconform.conformance.schemathesis_run import run_schemathesis
 from llmconform.conformance.session import Budget, BudgetExhausted, Session, TargetHanging, TargetUnreachable
 from llmconform.exchange import Exchange

@@ -8,13 +8,13 @@ the wire form was. It never raises on a malformed answer: what it could not read
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmconform.exchange import Exchange
 from llmconform.families.answer import Answer
+from llmconform.families.reading import AnswerPredicates, as_list, cached_view, event_payload, read_json_object
 from llmconform.json_numbers import as_int
 
 FAMILY = "chat"
@@ -157,43 +157,26 @@ def include_usage_requested(exchange: Exchange) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def is_chat(exchange: Exchange) -> bool:
-    return exchange.operation == CHAT_OPERATION
-
-
-def is_chat_answer(exchange: Exchange) -> bool:
-    """A completed 2xx chat answer (unary or stream) that checks can read."""
-    return is_chat(exchange) and exchange.ok
-
-
-def is_unary_answer(exchange: Exchange) -> bool:
-    return is_chat_answer(exchange) and not exchange.is_stream
-
-
-def is_stream_answer(exchange: Exchange) -> bool:
-    return is_chat_answer(exchange) and exchange.is_stream
+_CHAT_ANSWERS = AnswerPredicates(CHAT_OPERATION)
+is_chat = _CHAT_ANSWERS.is_operation
+is_chat_answer = _CHAT_ANSWERS.is_answer
+is_unary_answer = _CHAT_ANSWERS.is_unary_answer
+is_stream_answer = _CHAT_ANSWERS.is_stream_answer
 
 
 def chat_view(exchange: Exchange) -> ChatView:
     """Parse (once, cached on the exchange) a chat answer into a ChatView."""
-    cached = exchange.cache.get("chat_view")
-    if isinstance(cached, ChatView):
-        return cached
-    view = _stream_view(exchange) if exchange.is_stream else _unary_view(exchange)
-    exchange.cache["chat_view"] = view
-    return view
+    return cached_view(exchange, "chat_view", ChatView, _read_view)
+
+
+def _read_view(exchange: Exchange) -> ChatView:
+    return _stream_view(exchange) if exchange.is_stream else _unary_view(exchange)
 
 
 def _unary_view(exchange: Exchange) -> ChatView:
     view = ChatView(stream=False)
-    try:
-        payload = exchange.json()
-    except ValueError as exc:
-        view.problems.append(str(exc))
-        return view
-    view.payload = payload
-    if not isinstance(payload, dict):
-        view.problems.append(f"body is JSON {type(payload).__name__}, expected an object")
+    view.payload, payload = read_json_object(exchange, view.problems)
+    if payload is None:
         return view
     view.has_usage_key = "usage" in payload
     view.usage = payload.get("usage")
@@ -212,7 +195,7 @@ def _unary_view(exchange: Exchange) -> ChatView:
             choice.role = message.get("role")
             content = message.get("content")
             choice.text = content if isinstance(content, str) else None
-            for position, call in enumerate(_as_list(message.get("tool_calls"))):
+            for position, call in enumerate(as_list(message.get("tool_calls"))):
                 if isinstance(call, dict):
                     raw_function = call.get("function")
                     function: dict[str, Any] = raw_function if isinstance(raw_function, dict) else {}
@@ -244,13 +227,8 @@ def _stream_view(exchange: Exchange) -> ChatView:
             if view.done_position is None:
                 view.done_position = position
             continue
-        try:
-            chunk.payload = json.loads(event.data)
-        except ValueError as exc:
-            chunk.error = f"event #{position} data is not JSON: {exc}"
-            continue
-        if not isinstance(chunk.payload, dict):
-            chunk.error = f"event #{position} data is JSON {type(chunk.payload).__name__}, expected an object"
+        chunk.payload, chunk.error = event_payload(event.data, f"event #{position} data")
+        if chunk.error is not None:
             continue
         payload = chunk.payload
         if "usage" in payload:
@@ -258,7 +236,7 @@ def _stream_view(exchange: Exchange) -> ChatView:
             if payload["usage"] is not None:
                 view.usage_chunk_positions.append(position)
                 view.usage = payload["usage"]
-        for raw in _as_list(payload.get("choices")):
+        for raw in as_list(payload.get("choices")):
             if not isinstance(raw, dict):
                 continue
             text = _delta_text(raw)
@@ -289,7 +267,7 @@ def _merge_delta(choice: ChoiceView, raw: dict[str, Any]) -> None:
             if finished_before and content:
                 choice.content_after_finish = True
             choice.text = (choice.text or "") + content
-        for fragment in _as_list(delta.get("tool_calls")):
+        for fragment in as_list(delta.get("tool_calls")):
             if isinstance(fragment, dict):
                 if finished_before:
                     choice.content_after_finish = True
@@ -330,10 +308,6 @@ def _merge_tool_fragment(choice: ChoiceView, fragment: dict[str, Any]) -> None:
             )
         elif arguments is not None:
             call.arguments = arguments
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def token_deltas(view: ChatView) -> list[tuple[float, str]]:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from llmconform.exchange import Exchange
 from llmconform.families.answer import Answer
+from llmconform.families.reading import AnswerPredicates, cached_view, read_json_object
 from llmconform.json_numbers import as_int
 
 __all__ = [
@@ -158,13 +159,9 @@ def requested_dimensions(exchange: Exchange) -> int | None:
     return value if value is not None and value >= 1 else None
 
 
-def is_embeddings(exchange: Exchange) -> bool:
-    return exchange.operation == EMBEDDINGS_OPERATION
-
-
-def is_embeddings_answer(exchange: Exchange) -> bool:
-    """A completed 2xx embeddings answer that checks can read."""
-    return exchange.operation == EMBEDDINGS_OPERATION and exchange.ok
+_EMBEDDINGS_ANSWERS = AnswerPredicates(EMBEDDINGS_OPERATION)
+is_embeddings = _EMBEDDINGS_ANSWERS.is_operation
+is_embeddings_answer = _EMBEDDINGS_ANSWERS.is_answer
 
 
 def decode_base64_vector(text: str) -> tuple[list[float] | None, int | None, str | None]:
@@ -187,24 +184,13 @@ def decode_base64_vector(text: str) -> tuple[list[float] | None, int | None, str
 
 def embeddings_view(exchange: Exchange) -> EmbeddingsView:
     """Parse (once, cached on the exchange) an embeddings answer into an EmbeddingsView."""
-    cached = exchange.cache.get("embeddings_view")
-    if isinstance(cached, EmbeddingsView):
-        return cached
-    view = _view(exchange)
-    exchange.cache["embeddings_view"] = view
-    return view
+    return cached_view(exchange, "embeddings_view", EmbeddingsView, _view)
 
 
 def _view(exchange: Exchange) -> EmbeddingsView:
     view = EmbeddingsView()
-    try:
-        payload = exchange.json()
-    except ValueError as exc:
-        view.problems.append(str(exc))
-        return view
-    view.payload = payload
-    if not isinstance(payload, dict):
-        view.problems.append(f"body is JSON {type(payload).__name__}, expected an object")
+    view.payload, payload = read_json_object(exchange, view.problems)
+    if payload is None:
         return view
     view.has_usage_key = "usage" in payload
     view.usage = payload.get("usage")

@@ -22,6 +22,7 @@ import orjson
 
 from llmconform.exchange import Exchange
 from llmconform.families.answer import Answer
+from llmconform.families.reading import cached_view, read_json_array, read_json_object
 from llmconform.json_numbers import as_int
 
 FAMILY = "gemini"
@@ -313,29 +314,21 @@ def is_stream_answer(exchange: Exchange) -> bool:
 
 def gemini_view(exchange: Exchange) -> GeminiView:
     """Parse (once, cached on the exchange) a Gemini generation answer into a GeminiView."""
-    cached = exchange.cache.get("gemini_view")
-    if isinstance(cached, GeminiView):
-        return cached
+    return cached_view(exchange, "gemini_view", GeminiView, _read_view)
+
+
+def _read_view(exchange: Exchange) -> GeminiView:
     if exchange.is_stream:
-        view = _sse_view(exchange)
-    elif exchange.operation == STREAM_OPERATION:
-        view = _array_view(exchange)
-    else:
-        view = _unary_view(exchange)
-    exchange.cache["gemini_view"] = view
-    return view
+        return _sse_view(exchange)
+    if exchange.operation == STREAM_OPERATION:
+        return _array_view(exchange)
+    return _unary_view(exchange)
 
 
 def _unary_view(exchange: Exchange) -> GeminiView:
     view = GeminiView(kind="unary")
-    try:
-        payload = exchange.json()
-    except ValueError as exc:
-        view.problems.append(str(exc))
-        return view
-    view.payload = payload
-    if not isinstance(payload, dict):
-        view.problems.append(f"body is JSON {type(payload).__name__}, expected an object")
+    view.payload, payload = read_json_object(exchange, view.problems)
+    if payload is None:
         return view
     view.usage = payload.get("usageMetadata")
     merger = _Merger()
@@ -347,14 +340,8 @@ def _unary_view(exchange: Exchange) -> GeminiView:
 
 def _array_view(exchange: Exchange) -> GeminiView:
     view = GeminiView(kind="array")
-    try:
-        payload = exchange.json()
-    except ValueError as exc:
-        view.problems.append(str(exc))
-        return view
-    view.payload = payload
-    if not isinstance(payload, list):
-        view.problems.append(f"body is JSON {type(payload).__name__}, expected an array of partial answers")
+    view.payload, payload = read_json_array(exchange, view.problems, "an array of partial answers")
+    if payload is None:
         return view
     elements: list[tuple[float, str, Any]] = [(exchange.elapsed_s, "", element) for element in payload]
     _fill_frames(view, elements, parsed=True)

@@ -21,6 +21,7 @@ import orjson
 
 from llmconform.exchange import Exchange
 from llmconform.families.answer import Answer
+from llmconform.families.reading import AnswerPredicates, as_list, cached_view, read_json_object
 from llmconform.json_numbers import as_int
 
 FAMILY = "messages"
@@ -170,21 +171,11 @@ class MessagesView:
 # ---------------------------------------------------------------------- predicates and request facts
 
 
-def is_messages(exchange: Exchange) -> bool:
-    return exchange.operation == MESSAGES_OPERATION
-
-
-def is_messages_answer(exchange: Exchange) -> bool:
-    """A completed 2xx answer of POST /v1/messages (unary or stream)."""
-    return is_messages(exchange) and exchange.ok
-
-
-def is_unary_answer(exchange: Exchange) -> bool:
-    return is_messages_answer(exchange) and not exchange.is_stream
-
-
-def is_stream_answer(exchange: Exchange) -> bool:
-    return is_messages_answer(exchange) and exchange.is_stream
+_MESSAGES_ANSWERS = AnswerPredicates(MESSAGES_OPERATION)
+is_messages = _MESSAGES_ANSWERS.is_operation
+is_messages_answer = _MESSAGES_ANSWERS.is_answer
+is_unary_answer = _MESSAGES_ANSWERS.is_unary_answer
+is_stream_answer = _MESSAGES_ANSWERS.is_stream_answer
 
 
 def is_error_answer(exchange: Exchange) -> bool:
@@ -222,35 +213,24 @@ def request_tool_choice(exchange: Exchange) -> dict[str, Any] | None:
 
 def messages_view(exchange: Exchange) -> MessagesView:
     """Parse (once, cached on the exchange) a Claude-format answer into a MessagesView."""
-    cached = exchange.cache.get("messages_view")
-    if isinstance(cached, MessagesView):
-        return cached
-    view = _stream_view(exchange) if exchange.is_stream else _unary_view(exchange)
-    exchange.cache["messages_view"] = view
-    return view
+    return cached_view(exchange, "messages_view", MessagesView, _read_view)
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+def _read_view(exchange: Exchange) -> MessagesView:
+    return _stream_view(exchange) if exchange.is_stream else _unary_view(exchange)
 
 
 def _unary_view(exchange: Exchange) -> MessagesView:
     view = MessagesView(stream=False)
-    try:
-        payload = exchange.json()
-    except ValueError as exc:
-        view.problems.append(str(exc))
-        return view
-    view.payload = payload
-    if not isinstance(payload, dict):
-        view.problems.append(f"body is JSON {type(payload).__name__}, expected an object")
+    view.payload, payload = read_json_object(exchange, view.problems)
+    if payload is None:
         return view
     view.stop_reason = payload.get("stop_reason")
     view.stop_sequence = payload.get("stop_sequence")
     view.usage = payload.get("usage")
     if not isinstance(payload.get("content"), list):
         view.problems.append("body has no 'content' array")
-    for position, raw in enumerate(_as_list(payload.get("content"))):
+    for position, raw in enumerate(as_list(payload.get("content"))):
         if not isinstance(raw, dict):
             view.problems.append(f"content[{position}] is not an object")
             continue
@@ -428,7 +408,7 @@ def _text_of(content: Any) -> list[str]:
     if isinstance(content, str):
         return [content]
     texts: list[str] = []
-    for part in _as_list(content):
+    for part in as_list(content):
         if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
             texts.append(part["text"])
     return texts
@@ -449,7 +429,7 @@ def _content_blocks(content: Any) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
     blocks: list[dict[str, Any]] = []
-    for part in _as_list(content):
+    for part in as_list(content):
         if not isinstance(part, dict):
             continue
         if part.get("type") == "text" and isinstance(part.get("text"), str):
@@ -492,7 +472,7 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, An
             turns.append({"role": "user", "content": [result]})
         elif role == "assistant" and message.get("tool_calls"):
             blocks: list[dict[str, Any]] = [{"type": "text", "text": t} for t in _text_of(content) if t]
-            blocks += [b for b in map(_tool_use_block, _as_list(message["tool_calls"])) if b is not None]
+            blocks += [b for b in map(_tool_use_block, as_list(message["tool_calls"])) if b is not None]
             turns.append({"role": "assistant", "content": blocks})
         else:
             turns.append({"role": "assistant" if role == "assistant" else "user", "content": _content_blocks(content)})
@@ -501,7 +481,7 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, An
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
     converted: list[dict[str, Any]] = []
-    for tool in _as_list(tools):
+    for tool in as_list(tools):
         function = tool.get("function") if isinstance(tool, dict) else None
         if isinstance(function, dict):
             entry: dict[str, Any] = {"name": function.get("name")}

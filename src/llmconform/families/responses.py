@@ -13,12 +13,12 @@ Source: OpenAI openapi.yaml (CreateResponse, Response, ResponseStreamEvent), ope
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmconform.exchange import Exchange
 from llmconform.families.answer import Answer
+from llmconform.families.reading import AnswerPredicates, as_list, cached_view, event_payload, read_json_object
 from llmconform.json_numbers import as_int
 
 FAMILY = "responses"
@@ -153,21 +153,11 @@ class ResponsesView:
         return [item for item in self.items if item.type == "function_call"]
 
 
-def is_responses(exchange: Exchange) -> bool:
-    return exchange.operation == RESPONSES_OPERATION
-
-
-def is_responses_answer(exchange: Exchange) -> bool:
-    """A completed 2xx Responses answer (unary or stream) that checks can read."""
-    return is_responses(exchange) and exchange.ok
-
-
-def is_unary_answer(exchange: Exchange) -> bool:
-    return is_responses_answer(exchange) and not exchange.is_stream
-
-
-def is_stream_answer(exchange: Exchange) -> bool:
-    return is_responses_answer(exchange) and exchange.is_stream
+_RESPONSES_ANSWERS = AnswerPredicates(RESPONSES_OPERATION)
+is_responses = _RESPONSES_ANSWERS.is_operation
+is_responses_answer = _RESPONSES_ANSWERS.is_answer
+is_unary_answer = _RESPONSES_ANSWERS.is_unary_answer
+is_stream_answer = _RESPONSES_ANSWERS.is_stream_answer
 
 
 def requested_stream(exchange: Exchange) -> bool:
@@ -182,22 +172,17 @@ def max_output_tokens(exchange: Exchange) -> int | None:
 
 def responses_view(exchange: Exchange) -> ResponsesView:
     """Parse (once, cached on the exchange) a Responses answer into a ResponsesView."""
-    cached = exchange.cache.get("responses_view")
-    if isinstance(cached, ResponsesView):
-        return cached
-    view = _stream_view(exchange) if exchange.is_stream else _unary_view(exchange)
-    exchange.cache["responses_view"] = view
-    return view
+    return cached_view(exchange, "responses_view", ResponsesView, _read_view)
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+def _read_view(exchange: Exchange) -> ResponsesView:
+    return _stream_view(exchange) if exchange.is_stream else _unary_view(exchange)
 
 
 def _content_texts(item: dict[str, Any]) -> tuple[str, str]:
     """The joined output_text and refusal texts of a message item's content."""
     text = refusal = ""
-    for part in _as_list(item.get("content")):
+    for part in as_list(item.get("content")):
         if isinstance(part, dict):
             if part.get("type") == "output_text" and isinstance(part.get("text"), str):
                 text += part["text"]
@@ -225,19 +210,13 @@ def output_items(response: Any) -> list[ItemView]:
     """The output items of a response object, in order."""
     if not isinstance(response, dict):
         return []
-    return [_item_from(i, raw) for i, raw in enumerate(_as_list(response.get("output"))) if isinstance(raw, dict)]
+    return [_item_from(i, raw) for i, raw in enumerate(as_list(response.get("output"))) if isinstance(raw, dict)]
 
 
 def _unary_view(exchange: Exchange) -> ResponsesView:
     view = ResponsesView(stream=False)
-    try:
-        payload = exchange.json()
-    except ValueError as exc:
-        view.problems.append(str(exc))
-        return view
-    view.response = payload
-    if not isinstance(payload, dict):
-        view.problems.append(f"body is JSON {type(payload).__name__}, expected an object")
+    view.response, payload = read_json_object(exchange, view.problems)
+    if payload is None:
         return view
     view.items = output_items(payload)
     return view
@@ -253,13 +232,8 @@ def _stream_view(exchange: Exchange) -> ResponsesView:
             if view.done_position is None:
                 view.done_position = position
             continue
-        try:
-            ev.payload = json.loads(event.data)
-        except ValueError as exc:
-            ev.error = f"event #{position} data is not JSON: {exc}"
-            continue
-        if not isinstance(ev.payload, dict):
-            ev.error = f"event #{position} data is JSON {type(ev.payload).__name__}, expected an object"
+        ev.payload, ev.error = event_payload(event.data, f"event #{position} data")
+        if ev.error is not None:
             continue
         _apply(view, items, ev)
     view.items = [items[i] for i in sorted(items)]

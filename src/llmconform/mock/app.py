@@ -16,7 +16,8 @@ from llmconform.mock import embeddings, gemini, messages, responses
 from llmconform.mock.chat import ChatEndpoints
 from llmconform.mock.common import MockContext, new_request_id
 from llmconform.mock.config import MockConfig
-from llmconform.mock.errors import SERVER_ERROR, ApiError, error_response
+from llmconform.mock.errors import ApiError, error_response
+from llmconform.mock.openai_steps import SERVER_FAILURE
 from llmconform.mock.validation import BodyValidator
 
 __all__ = ["REQUEST_SCHEMA", "create_app"]
@@ -77,13 +78,7 @@ def create_app(config: MockConfig, validator: Validator | None = None) -> Starle
     async def crash(request: Request, exc: Exception) -> Response:
         """Last resort for an exception that escaped a handler: log it, answer 500 JSON."""
         logger.error("llmconform mock: unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        error = ApiError(
-            500,
-            "The mock server failed while handling this request; this is a bug in llmconform's mock. "
-            "The traceback is in the server log.",
-            type=SERVER_ERROR,
-        )
-        return error_response(error, frozenset(), new_request_id())
+        return error_response(SERVER_FAILURE, frozenset(), new_request_id())
 
     routes = [
         Route("/v1/chat/completions", endpoints.chat_completions, methods=["POST"]),

@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from llmconform.mock.common import MockContext, mask_key, new_request_id, paced
+from llmconform.mock import openai_steps
+from llmconform.mock.common import MockContext, RequestGuard, new_request_id, paced
 from llmconform.mock.content import generate
 from llmconform.mock.errors import SERVER_ERROR, ApiError, error_response
 from llmconform.mock.faults import STALL_S
@@ -46,6 +47,7 @@ class ChatEndpoints:
         self._config = context.config
         self._validator = validator
         self._models = context.models
+        self._guard = RequestGuard(context, self._auth_error, error_response, openai_steps.SERVER_FAILURE, logger)
         self._model_lists = {
             (listed, owned): self._encode_models(listed, owned) for listed in (True, False) for owned in (True, False)
         }
@@ -57,46 +59,7 @@ class ChatEndpoints:
         return self._context.faults_for(request)
 
     def _auth_error(self, request: Request, faults: frozenset[str]) -> ApiError | None:
-        if "auth_required" in faults:
-            return None
-        header = request.headers.get("authorization")
-        if not header:
-            return ApiError(
-                401,
-                "You didn't provide an API key. You need to provide your API key in an Authorization "
-                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                code="invalid_api_key",
-            )
-        key = self._context.bearer_key(request)
-        if not self._context.key_accepted(key):
-            return ApiError(
-                401,
-                f"Incorrect API key provided: {mask_key(key or header)}. Send the key the mock was started "
-                "with (MockConfig.api_key) as 'Authorization: Bearer <key>'.",
-                code="invalid_api_key",
-            )
-        return None
-
-    async def _guard(
-        self, request: Request, handler: Callable[[Request, frozenset[str], str], Awaitable[Response]]
-    ) -> Response:
-        request_id = new_request_id()
-        faults = frozenset[str]()
-        try:
-            faults = self.faults_for(request)
-            auth = self._auth_error(request, faults)
-            if auth is not None:
-                return error_response(auth, faults, request_id)
-            return await handler(request, faults, request_id)
-        except Exception:
-            logger.exception("llmconform mock: unexpected error on %s %s", request.method, request.url.path)
-            error = ApiError(
-                500,
-                "The mock server failed while handling this request; this is a bug in llmconform's mock. "
-                "The traceback is in the server log.",
-                type=SERVER_ERROR,
-            )
-            return error_response(error, faults, request_id)
+        return None if "auth_required" in faults else openai_steps.bearer_auth_error(self._context, request)
 
     # ------------------------------------------------------------------ GET /v1/models
 
@@ -126,65 +89,27 @@ class ChatEndpoints:
         return await self._guard(request, self._chat)
 
     def _bad_request(self, error: ApiError, faults: frozenset[str]) -> ApiError:
-        if "invalid_request_rejected" in faults:
-            return ApiError(500, error.message, SERVER_ERROR, error.param, error.code)
-        if "undocumented_status" in faults:
+        if "undocumented_status" in faults and "invalid_request_rejected" not in faults:
             return ApiError(418, error.message, error.type, error.param, error.code)
-        return error
+        return openai_steps.bad_request(error, faults, server_error_fault="invalid_request_rejected")
 
     def _check_body(self, raw: bytes, faults: frozenset[str]) -> Mapping[str, Any] | ApiError:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return self._bad_request(
-                ApiError(
-                    400,
-                    f"We could not parse the JSON body of your request ({exc}). Send a JSON object "
-                    "with Content-Type: application/json.",
-                    code="invalid_json",
-                ),
-                faults,
-            )
-        if not isinstance(body, dict):
-            kind = "an array" if isinstance(body, list) else "a JSON scalar"
-            return self._bad_request(
-                ApiError(
-                    400,
-                    f"The request body must be a JSON object, but it is {kind}. "
-                    'Send an object such as {"model": ..., "messages": [...]}.',
-                    code="invalid_value",
-                ),
-                faults,
-            )
-        violation = self._validator.violation(body)
-        if violation is not None and not (violation.range_only and _lets_through(violation, faults)):
-            error = ApiError(400, violation.message, param=violation.param, code=violation.code)
-            return self._bad_request(error, faults)
-        return body
+        example = '{"model": ..., "messages": [...]}'
+        checked = openai_steps.json_object_body(
+            raw, self._validator, faults, example=example, lets_through=_lets_through
+        )
+        return self._bad_request(checked, faults) if isinstance(checked, ApiError) else checked
 
     async def _chat(self, request: Request, faults: frozenset[str], request_id: str) -> Response:
         raw = await self._context.read_body(request)
         if raw is None:
-            error = ApiError(
-                413,
-                f"The request body is larger than the mock accepts ({self._config.max_body_bytes} bytes, "
-                "MockConfig.max_body_bytes). Send a smaller body or raise the limit.",
-                code="request_too_large",
-            )
-            return error_response(error, faults, request_id)
+            return error_response(openai_steps.body_too_large(self._config.max_body_bytes), faults, request_id)
         checked = self._check_body(raw, faults)
         if isinstance(checked, ApiError):
             return error_response(checked, faults, request_id)
         chat = ChatRequest.from_body(checked)
         if chat.model not in self._models and "unknown_model_rejected" not in faults:
-            error = ApiError(
-                404,
-                f"The model '{chat.model}' does not exist or you do not have access to it. "
-                f"Available models: {', '.join(self._config.models)} (see GET /v1/models).",
-                param="model",
-                code="model_not_found",
-            )
-            return error_response(error, faults, request_id)
+            return error_response(openai_steps.model_not_found(chat.model, self._config.models), faults, request_id)
         if "server_error" in faults and chat.request_key[0] % 3 == 0:
             error = ApiError(
                 500,
@@ -237,7 +162,10 @@ class ChatEndpoints:
 
 
 def _lets_through(violation: Violation, faults: frozenset[str]) -> bool:
-    """Whether a fault accepts this range violation (all of them, or only the stop / top_logprobs limits)."""
+    """Whether a fault accepts this violation: a range violation only (all of them under
+    ``accept_invalid``, only the stop / top_logprobs limits under ``parameter_limits_enforced``)."""
+    if not violation.range_only:
+        return False
     if "accept_invalid" in faults:
         return True
     return "parameter_limits_enforced" in faults and violation.param in ("stop", "top_logprobs")

@@ -1,21 +1,45 @@
 """What every family's mock endpoints share: faults in force, key comparison, bounded body reading,
-the paced stream writer and the request id. Each family renders its own error bodies and reads its
-own auth headers; the steps below are the same for all of them.
+the guard around every handler, the paced stream writer and the request id. Each family renders its
+own error bodies and reads its own auth headers; the steps below are the same for all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from llmconform.mock.config import MockConfig
 from llmconform.mock.faults import FAULT_HEADER, active_faults
 
-__all__ = ["MockContext", "mask_key", "new_request_id", "paced"]
+__all__ = [
+    "SERVER_FAILURE_MESSAGE",
+    "Handler",
+    "MockContext",
+    "RequestGuard",
+    "body_too_large_message",
+    "mask_key",
+    "new_request_id",
+    "paced",
+]
+
+# What a family's 500 says when one of its handlers raised (the traceback goes to the server log).
+SERVER_FAILURE_MESSAGE = (
+    "The mock server failed while handling this request; this is a bug in llmconform's mock. "
+    "The traceback is in the server log."
+)
+
+# A family's handler once the guard has passed: the request, the faults in force and the request id.
+Handler = Callable[[Request, frozenset[str], str], Awaitable[Response]]
+# A family's error value (ApiError, ClaudeError, GoogleError, ...).
+ErrorT = TypeVar("ErrorT")
 
 
 def new_request_id() -> str:
@@ -26,6 +50,14 @@ def new_request_id() -> str:
 def mask_key(key: str) -> str:
     """A key as error messages may show it: never whole."""
     return f"{key[:3]}...{key[-4:]}" if len(key) > 10 else "***"
+
+
+def body_too_large_message(limit: int) -> str:
+    """The 413 message for a body over ``limit`` bytes (``MockConfig.max_body_bytes``)."""
+    return (
+        f"The request body is larger than the mock accepts ({limit} bytes, "
+        "MockConfig.max_body_bytes). Send a smaller body or raise the limit."
+    )
 
 
 class MockContext:
@@ -94,3 +126,30 @@ async def paced(rounds: Iterable[bytes], ttft: float, itl: float) -> AsyncIterat
         if number:
             await asyncio.sleep(itl)
         yield frames
+
+
+@dataclass(frozen=True, slots=True)
+class RequestGuard(Generic[ErrorT]):
+    """The steps around every handler of one family: a request id, the faults in force, the family's
+    auth check, and a 500 in the family's error shape (traceback to ``logger``) when the handler raises.
+    """
+
+    context: MockContext
+    auth_error: Callable[[Request, frozenset[str]], ErrorT | None]
+    render: Callable[[ErrorT, frozenset[str], str], Response]
+    server_failure: ErrorT
+    logger: logging.Logger
+
+    async def __call__(self, request: Request, handler: Handler) -> Response:
+        """Run ``handler`` on ``request`` once auth has passed; its answer, or the family's error answer."""
+        request_id = new_request_id()
+        faults = frozenset[str]()
+        try:
+            faults = self.context.faults_for(request)
+            refused = self.auth_error(request, faults)
+            if refused is not None:
+                return self.render(refused, faults, request_id)
+            return await handler(request, faults, request_id)
+        except Exception:
+            self.logger.exception("llmconform mock: unexpected error on %s %s", request.method, request.url.path)
+            return self.render(self.server_failure, faults, request_id)

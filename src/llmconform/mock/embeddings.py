@@ -25,7 +25,7 @@ import logging
 import math
 import os
 import struct
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -35,8 +35,9 @@ from starlette.routing import BaseRoute, Route
 
 from llmconform.families.embeddings import EMBEDDINGS_PATH
 from llmconform.json_numbers import as_int
-from llmconform.mock.common import MockContext, mask_key, new_request_id
-from llmconform.mock.errors import SERVER_ERROR, ApiError
+from llmconform.mock import openai_steps
+from llmconform.mock.common import MockContext, RequestGuard
+from llmconform.mock.errors import ApiError
 from llmconform.mock.tokenizer import count_tokens
 from llmconform.mock.validation import BodyValidator, Violation
 
@@ -162,6 +163,7 @@ class EmbeddingsEndpoints:
         self._context = context
         self._config = context.config
         self._validator = validator
+        self._guard = RequestGuard(context, self._auth_error, error_response, openai_steps.SERVER_FAILURE, logger)
 
     async def create(self, request: Request) -> Response:
         """``POST /v1/embeddings``."""
@@ -170,81 +172,18 @@ class EmbeddingsEndpoints:
     # ------------------------------------------------------------------ shared steps
 
     def _auth_error(self, request: Request, faults: frozenset[str]) -> ApiError | None:
-        if "embeddings_auth_required" in faults:
-            return None
-        header = request.headers.get("authorization")
-        if not header:
-            return ApiError(
-                401,
-                "You didn't provide an API key. You need to provide your API key in an Authorization "
-                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                code="invalid_api_key",
-            )
-        key = self._context.bearer_key(request)
-        if not self._context.key_accepted(key):
-            return ApiError(
-                401,
-                f"Incorrect API key provided: {mask_key(key or header)}. Send the key the mock was started "
-                "with (MockConfig.api_key) as 'Authorization: Bearer <key>'.",
-                code="invalid_api_key",
-            )
-        return None
-
-    async def _guard(
-        self, request: Request, handler: Callable[[Request, frozenset[str], str], Awaitable[Response]]
-    ) -> Response:
-        request_id = new_request_id()
-        faults = frozenset[str]()
-        try:
-            faults = self._context.faults_for(request)
-            auth = self._auth_error(request, faults)
-            if auth is not None:
-                return error_response(auth, faults, request_id)
-            return await handler(request, faults, request_id)
-        except Exception:
-            logger.exception("llmconform mock: unexpected error on %s %s", request.method, request.url.path)
-            error = ApiError(
-                500,
-                "The mock server failed while handling this request; this is a bug in llmconform's mock. "
-                "The traceback is in the server log.",
-                type=SERVER_ERROR,
-            )
-            return error_response(error, faults, request_id)
+        return None if "embeddings_auth_required" in faults else openai_steps.bearer_auth_error(self._context, request)
 
     def _bad_request(self, error: ApiError, faults: frozenset[str]) -> ApiError:
-        if "embeddings_invalid_request_rejected" in faults:
-            return ApiError(500, error.message, SERVER_ERROR, error.param, error.code)
-        return error
+        return openai_steps.bad_request(error, faults, server_error_fault="embeddings_invalid_request_rejected")
 
     def _check_body(self, raw: bytes, faults: frozenset[str]) -> Mapping[str, Any] | ApiError:
-        try:
-            body = _parse(raw)
-        except ValueError as exc:
-            return self._bad_request(
-                ApiError(
-                    400,
-                    f"We could not parse the JSON body of your request ({exc}). Send a JSON object "
-                    "with Content-Type: application/json.",
-                    code="invalid_json",
-                ),
-                faults,
-            )
-        if not isinstance(body, dict):
-            kind = "an array" if isinstance(body, list) else "a JSON scalar"
-            return self._bad_request(
-                ApiError(
-                    400,
-                    f"The request body must be a JSON object, but it is {kind}. "
-                    'Send an object such as {"model": ..., "input": "text to embed"}.',
-                    code="invalid_value",
-                ),
-                faults,
-            )
-        violation = self._validator.violation(body)
-        if violation is not None and not _lets_through(violation, faults):
-            return self._bad_request(
-                ApiError(400, violation.message, param=violation.param, code=violation.code), faults
-            )
+        example = '{"model": ..., "input": "text to embed"}'
+        body = openai_steps.json_object_body(
+            raw, self._validator, faults, example=example, lets_through=_lets_through, parse=_parse
+        )
+        if isinstance(body, ApiError):
+            return self._bad_request(body, faults)
         dimensions = as_int(body.get("dimensions"))
         if dimensions is not None and dimensions > MAX_DIMENSIONS:
             return self._bad_request(
@@ -264,26 +203,13 @@ class EmbeddingsEndpoints:
     async def _create(self, request: Request, faults: frozenset[str], request_id: str) -> Response:
         raw = await self._context.read_body(request)
         if raw is None:
-            error = ApiError(
-                413,
-                f"The request body is larger than the mock accepts ({self._config.max_body_bytes} bytes, "
-                "MockConfig.max_body_bytes). Send a smaller body or raise the limit.",
-                code="request_too_large",
-            )
-            return error_response(error, faults, request_id)
+            return error_response(openai_steps.body_too_large(self._config.max_body_bytes), faults, request_id)
         checked = self._check_body(raw, faults)
         if isinstance(checked, ApiError):
             return error_response(checked, faults, request_id)
         model = str(checked.get("model", ""))
         if model not in self._context.models and "embeddings_unknown_model_rejected" not in faults:
-            error = ApiError(
-                404,
-                f"The model '{model}' does not exist or you do not have access to it. "
-                f"Available models: {', '.join(self._config.models)} (see GET /v1/models).",
-                param="model",
-                code="model_not_found",
-            )
-            return error_response(error, faults, request_id)
+            return error_response(openai_steps.model_not_found(model, self._config.models), faults, request_id)
         body = self._answer(checked, model, faults)
         await self._context.unary_delay(1)
         media = "text/plain" if "embeddings_content_type_declared" in faults else _JSON

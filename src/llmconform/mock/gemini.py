@@ -28,7 +28,7 @@ import hashlib
 import logging
 import random
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,15 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from llmconform.json_numbers import as_int
-from llmconform.mock.common import MockContext, mask_key, new_request_id, paced
+from llmconform.mock.common import (
+    SERVER_FAILURE_MESSAGE,
+    MockContext,
+    RequestGuard,
+    body_too_large_message,
+    mask_key,
+    new_request_id,
+    paced,
+)
 from llmconform.mock.content import Choice, Completion, generate
 from llmconform.mock.request import ChatRequest
 from llmconform.mock.validation import BodyValidator
@@ -106,6 +114,10 @@ class GoogleError:
                 }
             ]
         return orjson.dumps({"error": error})
+
+
+# The 500 answered when a handler raised.
+_SERVER_FAILURE = GoogleError(500, SERVER_FAILURE_MESSAGE, "INTERNAL")
 
 
 def error_response(error: GoogleError, faults: frozenset[str], request_id: str) -> Response:
@@ -502,9 +514,6 @@ def _whole_number(text: str) -> int | None:
     return int(digits) if len(digits) <= 18 else 10**18
 
 
-Handler = Callable[[Request, frozenset[str], str], Awaitable[Response]]
-
-
 class GeminiEndpoints:
     """The mock's Gemini handlers, bound to one context and one request validator."""
 
@@ -512,6 +521,7 @@ class GeminiEndpoints:
         self._context = context
         self._config = context.config
         self._validator = validator
+        self._guard = RequestGuard(context, self._auth_error, error_response, _SERVER_FAILURE, logger)
 
     # ------------------------------------------------------------------ shared steps
 
@@ -542,25 +552,6 @@ class GeminiEndpoints:
             "UNAUTHENTICATED",
             reason="API_KEY_INVALID",
         )
-
-    async def _guard(self, request: Request, handler: Handler) -> Response:
-        request_id = new_request_id()
-        faults = frozenset[str]()
-        try:
-            faults = self._context.faults_for(request)
-            auth = self._auth_error(request, faults)
-            if auth is not None:
-                return error_response(auth, faults, request_id)
-            return await handler(request, faults, request_id)
-        except Exception:
-            logger.exception("llmconform mock: unexpected error on %s %s", request.method, request.url.path)
-            error = GoogleError(
-                500,
-                "The mock server failed while handling this request; this is a bug in llmconform's mock. "
-                "The traceback is in the server log.",
-                "INTERNAL",
-            )
-            return error_response(error, faults, request_id)
 
     # ------------------------------------------------------------------ models
 
@@ -674,12 +665,7 @@ class GeminiEndpoints:
     ) -> Response:
         raw = await self._context.read_body(request)
         if raw is None:
-            error = GoogleError(
-                413,
-                f"The request body is larger than the mock accepts ({self._config.max_body_bytes} bytes, "
-                "MockConfig.max_body_bytes). Send a smaller body or raise the limit.",
-                "INVALID_ARGUMENT",
-            )
+            error = GoogleError(413, body_too_large_message(self._config.max_body_bytes), "INVALID_ARGUMENT")
             return error_response(error, faults, request_id)
         checked = self._check_body(raw, faults)
         if isinstance(checked, GoogleError):

@@ -39,7 +39,7 @@ import dataclasses
 import hashlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +48,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from llmconform.mock.common import MockContext, mask_key, new_request_id, paced
+from llmconform.mock.common import SERVER_FAILURE_MESSAGE, MockContext, RequestGuard, mask_key, paced
 from llmconform.mock.content import Choice, Completion, generate
 from llmconform.mock.request import ChatRequest
 from llmconform.mock.tokenizer import count_prompt_tokens, tokenize
@@ -114,6 +114,10 @@ class ClaudeError:
         return orjson.dumps(
             {"type": "error", "error": {"type": kind, "message": self.message}, "request_id": request_id}
         )
+
+
+# The 500 answered when a handler raised.
+_SERVER_FAILURE = ClaudeError(500, SERVER_FAILURE_MESSAGE)
 
 
 def error_response(error: ClaudeError, faults: frozenset[str], request_id: str) -> Response:
@@ -503,29 +507,10 @@ class MessagesEndpoint:
         self._context = context
         self._config = context.config
         self._validator = validator
+        self._guard = RequestGuard(context, self._auth_error, error_response, _SERVER_FAILURE, logger)
 
     async def create_message(self, request: Request) -> Response:
         return await self._guard(request, self._create)
-
-    async def _guard(
-        self, request: Request, handler: Callable[[Request, frozenset[str], str], Awaitable[Response]]
-    ) -> Response:
-        request_id = new_request_id()
-        faults = frozenset[str]()
-        try:
-            faults = self._context.faults_for(request)
-            refused = self._auth_error(request, faults)
-            if refused is not None:
-                return error_response(refused, faults, request_id)
-            return await handler(request, faults, request_id)
-        except Exception:
-            logger.exception("llmconform mock: unexpected error on %s %s", request.method, request.url.path)
-            error = ClaudeError(
-                500,
-                "The mock server failed while handling this request; this is a bug in llmconform's mock. "
-                "The traceback is in the server log.",
-            )
-            return error_response(error, faults, request_id)
 
     def _auth_error(self, request: Request, faults: frozenset[str]) -> ClaudeError | None:
         if "messages_auth_required" in faults:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +35,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from llmconform.mock.common import MockContext, mask_key, new_request_id, paced
+from llmconform.mock import openai_steps
+from llmconform.mock.common import MockContext, RequestGuard, paced
 from llmconform.mock.content import Completion, generate
-from llmconform.mock.errors import SERVER_ERROR, ApiError, error_response
+from llmconform.mock.errors import ApiError, error_response
 from llmconform.mock.request import ChatRequest
 from llmconform.mock.tokenizer import tokenize
 from llmconform.mock.validation import BodyValidator
@@ -68,6 +69,11 @@ def _error_faults(faults: frozenset[str]) -> frozenset[str]:
     return frozenset({"error_body_shape"}) if "responses_error_body_shape" in faults else frozenset()
 
 
+def _error_response(error: ApiError, faults: frozenset[str], request_id: str) -> Response:
+    """``error`` as an OpenAI error body, with this family's error-shape fault applied."""
+    return error_response(error, _error_faults(faults), request_id)
+
+
 def routes(context: MockContext) -> list[BaseRoute]:
     """The family's routes, bound to the mock's context."""
     from llmconform.spec import component_schema, validator_for
@@ -91,7 +97,7 @@ def routing_error(
         )
     else:
         error = ApiError(status, f"Cannot route {where}; the Responses API is POST /v1/responses.", headers=headers)
-    return error_response(error, _error_faults(faults), request_id)
+    return _error_response(error, faults, request_id)
 
 
 # ---------------------------------------------------------------------- request translation
@@ -453,112 +459,31 @@ class ResponsesEndpoints:
         self._context = context
         self._config = context.config
         self._validator = validator
+        self._guard = RequestGuard(context, self._auth_error, _error_response, openai_steps.SERVER_FAILURE, logger)
 
     def _auth_error(self, request: Request, faults: frozenset[str]) -> ApiError | None:
-        if "responses_auth_required" in faults:
-            return None
-        header = request.headers.get("authorization")
-        if not header:
-            return ApiError(
-                401,
-                "You didn't provide an API key. You need to provide your API key in an Authorization "
-                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                code="invalid_api_key",
-            )
-        key = self._context.bearer_key(request)
-        if not self._context.key_accepted(key):
-            return ApiError(
-                401,
-                f"Incorrect API key provided: {mask_key(key or header)}. Send the key the mock was started "
-                "with (MockConfig.api_key) as 'Authorization: Bearer <key>'.",
-                code="invalid_api_key",
-            )
-        return None
-
-    async def _guard(
-        self, request: Request, handler: Callable[[Request, frozenset[str], str], Awaitable[Response]]
-    ) -> Response:
-        request_id = new_request_id()
-        faults = frozenset[str]()
-        try:
-            faults = self._context.faults_for(request)
-            auth = self._auth_error(request, faults)
-            if auth is not None:
-                return error_response(auth, _error_faults(faults), request_id)
-            return await handler(request, faults, request_id)
-        except Exception:
-            logger.exception("llmconform mock: unexpected error on %s %s", request.method, request.url.path)
-            error = ApiError(
-                500,
-                "The mock server failed while handling this request; this is a bug in llmconform's mock. "
-                "The traceback is in the server log.",
-                type=SERVER_ERROR,
-            )
-            return error_response(error, _error_faults(faults), request_id)
+        return None if "responses_auth_required" in faults else openai_steps.bearer_auth_error(self._context, request)
 
     async def create(self, request: Request) -> Response:
         """``POST /v1/responses``: a unary ``response`` object or an SSE stream of typed events."""
         return await self._guard(request, self._create)
 
-    @staticmethod
-    def _bad_request(error: ApiError, faults: frozenset[str]) -> ApiError:
-        if "responses_invalid_request_rejected" in faults:
-            return ApiError(500, error.message, SERVER_ERROR, error.param, error.code)
-        return error
-
     def _check_body(self, raw: bytes, faults: frozenset[str]) -> Mapping[str, Any] | ApiError:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return self._bad_request(
-                ApiError(
-                    400,
-                    f"We could not parse the JSON body of your request ({exc}). Send a JSON object "
-                    "with Content-Type: application/json.",
-                    code="invalid_json",
-                ),
-                faults,
-            )
-        if not isinstance(body, dict):
-            kind = "an array" if isinstance(body, list) else "a JSON scalar"
-            return self._bad_request(
-                ApiError(
-                    400,
-                    f"The request body must be a JSON object, but it is {kind}. "
-                    'Send an object such as {"model": ..., "input": "..."}.',
-                    code="invalid_value",
-                ),
-                faults,
-            )
-        violation = self._validator.violation(body)
-        if violation is not None:
-            error = ApiError(400, violation.message, param=violation.param, code=violation.code)
-            return self._bad_request(error, faults)
-        return body
+        checked = openai_steps.json_object_body(raw, self._validator, faults, example='{"model": ..., "input": "..."}')
+        if isinstance(checked, ApiError):
+            return openai_steps.bad_request(checked, faults, server_error_fault="responses_invalid_request_rejected")
+        return checked
 
     async def _create(self, request: Request, faults: frozenset[str], request_id: str) -> Response:
         raw = await self._context.read_body(request)
         if raw is None:
-            error = ApiError(
-                413,
-                f"The request body is larger than the mock accepts ({self._config.max_body_bytes} bytes, "
-                "MockConfig.max_body_bytes). Send a smaller body or raise the limit.",
-                code="request_too_large",
-            )
-            return error_response(error, _error_faults(faults), request_id)
+            return _error_response(openai_steps.body_too_large(self._config.max_body_bytes), faults, request_id)
         checked = self._check_body(raw, faults)
         if isinstance(checked, ApiError):
-            return error_response(checked, _error_faults(faults), request_id)
+            return _error_response(checked, faults, request_id)
         model = str(checked.get("model", ""))
         if model not in self._context.models and "responses_unknown_model_rejected" not in faults:
-            error = ApiError(
-                404,
-                f"The model '{model}' does not exist or you do not have access to it. "
-                f"Available models: {', '.join(self._config.models)} (see GET /v1/models).",
-                param="model",
-                code="model_not_found",
-            )
-            return error_response(error, _error_faults(faults), request_id)
+            return _error_response(openai_steps.model_not_found(model, self._config.models), faults, request_id)
         previous = checked.get("previous_response_id")
         if previous is not None and "responses_unknown_previous_response_rejected" not in faults:
             error = ApiError(
@@ -568,7 +493,7 @@ class ResponsesEndpoints:
                 param="previous_response_id",
                 code="previous_response_not_found",
             )
-            return error_response(error, _error_faults(faults), request_id)
+            return _error_response(error, faults, request_id)
         return await self._answer(checked, faults, request_id)
 
     async def _answer(self, body: Mapping[str, Any], faults: frozenset[str], request_id: str) -> Response:
