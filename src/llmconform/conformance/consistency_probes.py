@@ -55,7 +55,9 @@ def _ask(session: Session, family: str, model: str, prompt: str, limit: int, wha
         method, path, operation=operation, family=family, label=f"consistency: {model} via {family}, {what}",
         json_body=body, judge=False,
     )  # fmt: skip
-    if exchange.status not in (404, 405):  # a format that does not serve the model is no evidence of its contract
+    # A format that does not serve the model (404/405) is no evidence of its contract; a transport failure
+    # was judged by Session.send already.
+    if exchange.error is None and exchange.status not in (404, 405):
         session.judge_exchange(exchange)
     return exchange
 

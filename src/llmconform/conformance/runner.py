@@ -261,15 +261,19 @@ def _run_phases(config: CheckConfig, session: Session, plan: Plan, say: Reporter
             say(f"No --model given: checking {session.model!r}, the first chat model the target lists")
         if "embeddings" in config.families:
             session.embedding_model = config.target.embedding_model or _embedding_model(session, config)
+        if "models" in config.families:  # the model list first: it needs no "served?" question
+            phase("models probes", FAMILY_CHECKS["models"].planned_requests)
+            FAMILY_CHECKS["models"].run_probes(session)
         asked = [name for name in config.families if FAMILY_CHECKS[name].document not in (None, "chat")]
         phase("formats served", len(asked))
         unserved = {name for name in asked if not _served(session, name)}
         session.unserved |= unserved
         families = tuple(name for name in config.families if name not in unserved)
+        remaining = [name for name in families if name != "models"]
         if unserved:
             plan = make_plan(config, resolve_model=False, families=families, spent=session.budget.used)
             say(f"Not served: {', '.join(sorted(unserved))} (not judged); plan now: {plan.describe()}")
-        for name in families:
+        for name in remaining:
             check = FAMILY_CHECKS[name]
             phase(f"{name} probes", check.planned_requests)
             check.run_probes(session)
@@ -297,7 +301,8 @@ def _served(session: Session, family: str) -> bool:
         method, path, operation=operation, family=family, label=f"{family}: served?", json_body=body, judge=False
     )
     if exchange.status not in (404, 405):
-        session.judge_exchange(exchange)
+        if exchange.error is None:  # a transport failure was judged by Session.send already
+            session.judge_exchange(exchange)
         return True
     why = f"the target answered {exchange.status} to {method} {path} for model {model!r}: it does not serve {family}"
     session.notes.append(f"{family}: not judged; {why}")

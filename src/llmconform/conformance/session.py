@@ -103,7 +103,8 @@ class Session:
         judge: bool = True,
     ) -> Exchange:
         """Send within the budget; the answer is judged by every exchange rule unless ``judge`` is False
-        (the caller then decides, e.g. a "not served" answer is no evidence about a family's contract)."""
+        (the caller then decides, e.g. a "not served" answer is no evidence about a family's contract). A
+        request the transport failed (no answer, a timeout, a cut stream) is judged either way: that is evidence."""
         self.budget.take()
         exchange = self.client.send(
             method,
@@ -124,7 +125,7 @@ class Session:
         else:
             self.consecutive_connect_failures = 0
             self.connected_once = True
-        if judge:
+        if judge or exchange.error is not None:
             check_exchange(exchange, self.results, self.rules)
         if self.on_sent is not None:
             self.on_sent(exchange)
