@@ -159,6 +159,11 @@ def _default_report_dir(kind: str) -> Path:
 @_API_KEY
 @click.option("--model", metavar="M", help="Model id. Default: the first chat model the target lists.")
 @click.option(
+    "--embedding-model",
+    metavar="M",
+    help="Model id of embeddings requests (scenarios embeddings, mixed). Default: the first listed embeddings model.",
+)
+@click.option(
     "--scenario",
     default="chat-stream",
     show_default=True,
@@ -239,6 +244,7 @@ def load(
     base_url: str | None,
     api_key: str | None,
     model: str | None,
+    embedding_model: str | None,
     scenario: str,
     users: int | None,
     rate: float | None,
@@ -309,6 +315,7 @@ def load(
             locustfile=str(locustfile),
             base_url=target.base_url or "",
             model=model or "",
+            embedding_model=embedding_model or "",
             embedded=target.embedded,
             users=users if users is not None else (max_concurrency if rate is not None else 8),
             rate=rate,

@@ -344,3 +344,26 @@ def test_a_plan_travels_as_json_unchanged() -> None:
 def test_the_process_count_is_at_least_one() -> None:
     assert plan(workers=0).process_count == 1
     assert plan(workers=4).process_count == 4
+
+
+def test_each_format_gets_the_same_prompt_and_length_in_its_own_shape() -> None:
+    spec = WorkloadSpec(
+        input_tokens=TokenDistribution(kind="fixed", mean=40), output_tokens=TokenDistribution(kind="fixed", mean=12)
+    )
+    requests = {
+        family: Workload(spec, "chat-a", 0, "emb-b").request(family, stream=True)
+        for family in ("chat", "messages", "gemini", "responses", "embeddings")
+    }
+    assert requests["chat"][3]["max_tokens"] == 12 and requests["chat"][3]["model"] == "chat-a"
+    assert requests["messages"][3]["max_tokens"] == 12 and requests["messages"][3]["stream"] is True
+    assert requests["gemini"][1] == "/v1beta/models/chat-a:streamGenerateContent?alt=sse"
+    assert requests["gemini"][3]["generationConfig"]["maxOutputTokens"] == 12
+    assert requests["responses"][3]["max_output_tokens"] == 12 and requests["responses"][3]["stream"] is True
+    assert requests["embeddings"][3]["model"] == "emb-b", "embeddings name the embeddings model"
+    prompt = requests["chat"][3]["messages"][-1]["content"]
+    assert requests["embeddings"][3]["input"] == [prompt]
+
+
+def test_without_an_embeddings_model_embeddings_name_the_model_under_load() -> None:
+    _, _, _, body = Workload(WorkloadSpec(), "chat-a").request("embeddings", stream=False)
+    assert body["model"] == "chat-a"

@@ -25,12 +25,19 @@ from typing import Any
 import llmconform
 from llmconform.client import TargetClient
 from llmconform.config import API_KEY_ENV
-from llmconform.families.chat import MODELS_OPERATION, MODELS_PATH, listed_model_ids, pick_chat_model
+from llmconform.families.chat import (
+    MODELS_OPERATION,
+    MODELS_PATH,
+    listed_model_ids,
+    pick_chat_model,
+    pick_embedding_model,
+)
 from llmconform.load.collector import MEASUREMENTS_FILE, PROGRESS_FILE, RECORDS_FILE
 from llmconform.load.plan import LoadPlan
 from llmconform.mock import MockConfig, MockServer
 
 __all__ = [
+    "EMBEDDING_SCENARIOS",
     "SCENARIOS",
     "LoadRunFailed",
     "LocustRun",
@@ -49,6 +56,8 @@ SCENARIOS: dict[str, str] = {
     "embeddings": "embeddings.py",
     "mixed": "mixed.py",
 }
+# Scenarios that send embeddings requests: they need an embeddings model (--embedding-model).
+EMBEDDING_SCENARIOS = frozenset({"embeddings", "mixed"})
 LOCUST_LOG = "locust.log"
 
 
@@ -80,8 +89,9 @@ def scenario_file(scenario: str) -> Path:
     )
 
 
-def resolve_model(base_url: str, api_key: str | None, timeout_s: float) -> str:
-    """The first chat model the target lists (GET /v1/models), or LoadRunFailed naming the fix."""
+def resolve_model(base_url: str, api_key: str | None, timeout_s: float, *, embeddings: bool = False) -> str:
+    """The first chat model the target lists (GET /v1/models), or LoadRunFailed naming the fix; with
+    ``embeddings``, the first listed embeddings model (else the first chat model)."""
     from llmconform.client import ClientLimits
 
     limits = ClientLimits(read_timeout_s=timeout_s, deadline_s=timeout_s)
@@ -91,7 +101,8 @@ def resolve_model(base_url: str, api_key: str | None, timeout_s: float) -> str:
         raise LoadRunFailed(f"target unreachable: {exchange.error}")
     if exchange.status == 401:
         raise LoadRunFailed("GET /v1/models answered 401: pass a valid key with --api-key or $" + API_KEY_ENV)
-    model = pick_chat_model(listed_model_ids(exchange))
+    listed = listed_model_ids(exchange)
+    model = (pick_embedding_model(listed) if embeddings else None) or pick_chat_model(listed)
     if model is None:
         raise LoadRunFailed(
             f"no --model given and GET {MODELS_PATH} listed none (status {exchange.status}); pass --model"

@@ -37,7 +37,7 @@ class ProcessHarness:
         self.api_key = os.environ.get(API_KEY_ENV) or (DEFAULT_API_KEY if plan.embedded else None)
         self.redactor = Redactor([self.api_key] if self.api_key else [])
         self.pacer = Pacer(plan, process_index, process_count)
-        self.workload = Workload(plan.workload, plan.model, process_index)
+        self.workload = Workload(plan.workload, plan.model, process_index, plan.embedding_model)
         self.tally = Tally(open_loop=plan.open_loop)
         self.rows: list[list[Any]] = []
         self._rules = exchange_rules()

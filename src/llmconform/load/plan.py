@@ -124,6 +124,8 @@ class LoadPlan(BaseModel):
     locustfile: str
     base_url: str
     model: str
+    # The model embeddings requests name ("" = the model under load).
+    embedding_model: str = ""
     embedded: bool = False
     users: Annotated[int, Field(ge=1)] = 8
     rate: Annotated[float, Field(gt=0)] | None = None

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from llmconform import versions
-from llmconform.load.engine import LoadRunFailed, LocustRun, MockSettings, embedded_mock, resolve_model, run_locust
+from llmconform.load.engine import (
+    EMBEDDING_SCENARIOS,
+    LoadRunFailed,
+    LocustRun,
+    MockSettings,
+    embedded_mock,
+    resolve_model,
+    run_locust,
+)
 from llmconform.load.plan import Arrival, LoadPlan
 from llmconform.load.tally import ALL, Tally
 from llmconform.mock import DEFAULT_API_KEY, MockServer
@@ -83,6 +91,9 @@ def run_load(
             plan = plan.model_copy(update={"base_url": base_url})
         model = plan.model or resolve_model(plan.base_url, api_key, plan.limits.deadline_s)
         plan = plan.model_copy(update={"model": model})
+        if not plan.embedding_model and not plan.embedded and plan.scenario in EMBEDDING_SCENARIOS:
+            embedding_model = resolve_model(plan.base_url, api_key, plan.limits.deadline_s, embeddings=True)
+            plan = plan.model_copy(update={"embedding_model": embedding_model})
         say(redactor.text(_announce(plan)))
         started = time.monotonic()
         run = run_locust(

@@ -95,9 +95,10 @@ def _entry(item: dict[str, Any], where: str) -> PromptEntry:
 class Workload:
     """Builds the request bodies of one locust process, deterministically from the plan's seed."""
 
-    def __init__(self, spec: WorkloadSpec, model: str, process_index: int = 0) -> None:
+    def __init__(self, spec: WorkloadSpec, model: str, process_index: int = 0, embedding_model: str = "") -> None:
         self.spec = spec
         self.model = model
+        self.embedding_model = embedding_model or model
         self.process_index = process_index
         self._rng = random.Random(f"{spec.seed}:{process_index}")
         self._prompts = load_prompts(spec.prompts_file) if spec.prompts_file else None
@@ -125,7 +126,8 @@ class Workload:
         self._sequence += 1
         messages, output = self._next_prompt()
         params: dict[str, Any] = {"ignore_eos": True} if self.spec.ignore_eos else {}
-        return build_request(family, self.model, list(messages), max_tokens=output, stream=stream, **params)
+        model = self.embedding_model if family == "embeddings" else self.model
+        return build_request(family, model, list(messages), max_tokens=output, stream=stream, **params)
 
     def _next_prompt(self) -> tuple[tuple[dict[str, Any], ...], int]:
         if self._prompts is None:
