@@ -34,3 +34,12 @@ def test_suite_fails_on_a_broken_mock_and_names_the_rule() -> None:
     assert result.returncode == 1
     assert "test_max_tokens_cut_says_length FAILED" in result.stdout or "FAILED" in result.stdout
     assert "truncation_finish_reason_length" in result.stdout
+
+
+def test_the_format_tests_fail_on_their_family_s_fault() -> None:
+    result = run_suite("messages_truncation_stop_reason,responses_stream_sequence_numbers")
+    assert result.returncode == 1
+    failed = {line.split("::")[1].split(" ")[0] for line in result.stdout.splitlines() if line.startswith("FAILED")}
+    assert {"test_claude_messages", "test_responses"} <= failed, result.stdout[-3000:]
+    assert not failed & {"test_gemini", "test_embeddings"}, result.stdout[-3000:]
+    assert "messages_truncation_stop_reason" in result.stdout and "responses_stream_sequence_numbers" in result.stdout
