@@ -25,7 +25,14 @@ from llmconform.checks.chat_relations import (
     truncation_finish_reason_length,
     unknown_model_rejected,
 )
-from llmconform.conformance.probe_steps import InvalidRequest, KeyRefused, judge_invalid_requests, probe_bearer_auth
+from llmconform.conformance.probe_steps import (
+    TIME_FUNCTION,
+    WEATHER_FUNCTION,
+    InvalidRequest,
+    KeyRefused,
+    judge_invalid_requests,
+    probe_bearer_auth,
+)
 from llmconform.conformance.session import Session
 from llmconform.exchange import Exchange
 from llmconform.families.chat import (
@@ -43,29 +50,8 @@ JSON_PROMPT = "Describe a lighthouse as a JSON object with the keys 'name' and '
 FULL_LIMIT = 64
 SEED = 7
 
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string", "description": "City name"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-            },
-            "required": ["city"],
-        },
-    },
-}
-TIME_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_time",
-        "description": "Current local time in a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
+WEATHER_TOOL: dict[str, Any] = {"type": "function", "function": WEATHER_FUNCTION}
+TIME_TOOL: dict[str, Any] = {"type": "function", "function": TIME_FUNCTION}
 LIGHTHOUSE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"name": {"type": "string"}, "height_m": {"type": "number"}},

@@ -28,7 +28,14 @@ from llmconform.checks.gemini_relations import (
     gemini_unknown_model_rejected,
 )
 from llmconform.conformance.chat_probes import pick_stop
-from llmconform.conformance.probe_steps import NO_API_KEY, InvalidRequest, KeyRefused, judge_invalid_requests
+from llmconform.conformance.probe_steps import (
+    NO_API_KEY,
+    TIME_FUNCTION,
+    WEATHER_FUNCTION,
+    InvalidRequest,
+    KeyRefused,
+    judge_invalid_requests,
+)
 from llmconform.conformance.session import Session
 from llmconform.exchange import Exchange
 from llmconform.families.gemini import (
@@ -53,23 +60,22 @@ SEED = 7
 THINKING_BUDGET = 64
 # Pages of GET /v1beta/models read while looking for the model under test (1000 models each).
 MODEL_PAGES = 2
-WEATHER_FUNCTION: dict[str, Any] = {
-    "name": "get_weather",
-    "description": "Current weather for a city.",
-    "parameters": {
-        "type": "OBJECT",
-        "properties": {
-            "city": {"type": "STRING", "description": "City name"},
-            "unit": {"type": "STRING", "enum": ["celsius", "fahrenheit"]},
-        },
-        "required": ["city"],
-    },
+
+
+def _gemini_schema(schema: Any) -> Any:
+    """A JSON Schema with Gemini's upper-case type names (python-genai types.Type: OBJECT, STRING, ...)."""
+    if isinstance(schema, dict):
+        return {k: (v.upper() if k == "type" and isinstance(v, str) else _gemini_schema(v)) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_gemini_schema(v) for v in schema]
+    return schema
+
+
+GEMINI_WEATHER_FUNCTION: dict[str, Any] = {
+    **WEATHER_FUNCTION,
+    "parameters": _gemini_schema(WEATHER_FUNCTION["parameters"]),
 }
-TIME_FUNCTION: dict[str, Any] = {
-    "name": "get_time",
-    "description": "Current local time in a city.",
-    "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}, "required": ["city"]},
-}
+GEMINI_TIME_FUNCTION: dict[str, Any] = {**TIME_FUNCTION, "parameters": _gemini_schema(TIME_FUNCTION["parameters"])}
 WRONG_KEY = "llmconform-wrong-key-000"
 
 # Requests each probe sends at most, so the run can state its plan before it starts.
@@ -288,7 +294,7 @@ def probe_thinking(session: Session) -> None:
 
 def _tool_body(mode: str, **calling: Any) -> dict[str, Any]:
     body = probe_body(TOOL_PROMPT, system=None)
-    body["tools"] = [{"functionDeclarations": [WEATHER_FUNCTION, TIME_FUNCTION]}]
+    body["tools"] = [{"functionDeclarations": [GEMINI_WEATHER_FUNCTION, GEMINI_TIME_FUNCTION]}]
     body["toolConfig"] = {"functionCallingConfig": {"mode": mode, **calling}}
     return body
 

@@ -24,7 +24,14 @@ from llmconform.checks.messages_relations import (
     messages_unknown_model_rejected,
 )
 from llmconform.conformance.chat_probes import pick_stop
-from llmconform.conformance.probe_steps import NO_API_KEY, InvalidRequest, KeyRefused, judge_invalid_requests
+from llmconform.conformance.probe_steps import (
+    NO_API_KEY,
+    TIME_FUNCTION,
+    WEATHER_FUNCTION,
+    InvalidRequest,
+    KeyRefused,
+    judge_invalid_requests,
+)
 from llmconform.conformance.session import Session
 from llmconform.exchange import Exchange
 from llmconform.families.messages import (
@@ -45,22 +52,16 @@ FULL_LIMIT = 64
 WRONG_KEY = "sk-llmconform-wrong-key-000"
 UNKNOWN_MODEL = "llmconform-no-such-model-7f3a"
 
+# Claude tools name their parameters input_schema.
 WEATHER_TOOL: dict[str, Any] = {
-    "name": "get_weather",
-    "description": "Current weather for a city.",
-    "input_schema": {
-        "type": "object",
-        "properties": {
-            "city": {"type": "string", "description": "City name"},
-            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-        },
-        "required": ["city"],
-    },
+    "name": WEATHER_FUNCTION["name"],
+    "description": WEATHER_FUNCTION["description"],
+    "input_schema": WEATHER_FUNCTION["parameters"],
 }
 TIME_TOOL: dict[str, Any] = {
-    "name": "get_time",
-    "description": "Current local time in a city.",
-    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    "name": TIME_FUNCTION["name"],
+    "description": TIME_FUNCTION["description"],
+    "input_schema": TIME_FUNCTION["parameters"],
 }
 # A system prompt past the largest minimum cacheable length Anthropic documents (2,048 tokens for Haiku
 # models), so a real target caches it and reports the split the rule judges.

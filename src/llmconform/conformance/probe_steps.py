@@ -16,6 +16,8 @@ from llmconform.exchange import Exchange
 
 __all__ = [
     "NO_API_KEY",
+    "TIME_FUNCTION",
+    "WEATHER_FUNCTION",
     "WRONG_BEARER_KEY",
     "InvalidRequest",
     "KeyRefused",
@@ -32,6 +34,27 @@ WRONG_BEARER_KEY = "sk-llmconform-wrong-key-000"
 InvalidRequest = tuple[str, Any, bytes | None]
 # A family's way of sending a probe request: send(body, label, **Session.send options).
 Send = Callable[..., Exchange]
+
+
+# The two functions every family's tool probes offer, as a name, a description and JSON Schema parameters;
+# each family wraps them in its own tool shape.
+WEATHER_FUNCTION: dict[str, Any] = {
+    "name": "get_weather",
+    "description": "Current weather for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "description": "City name"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        },
+        "required": ["city"],
+    },
+}
+TIME_FUNCTION: dict[str, Any] = {
+    "name": "get_time",
+    "description": "Current local time in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
 
 
 class KeyRefused(Exception):

@@ -22,7 +22,14 @@ from llmconform.checks.responses_relations import (
     responses_unknown_model_rejected,
     responses_unknown_previous_response_rejected,
 )
-from llmconform.conformance.probe_steps import InvalidRequest, KeyRefused, judge_invalid_requests, probe_bearer_auth
+from llmconform.conformance.probe_steps import (
+    TIME_FUNCTION,
+    WEATHER_FUNCTION,
+    InvalidRequest,
+    KeyRefused,
+    judge_invalid_requests,
+    probe_bearer_auth,
+)
 from llmconform.conformance.session import Session
 from llmconform.exchange import Exchange
 from llmconform.families.responses import FAMILY, RESPONSES_OPERATION, RESPONSES_PATH, responses_view
@@ -36,27 +43,9 @@ FULL_LIMIT = 64
 # The smallest max_output_tokens OpenAI accepts (it answers 400 integer_below_min_value below it).
 CUT_LIMIT = 16
 
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Current weather for a city.",
-    "parameters": {
-        "type": "object",
-        "properties": {
-            "city": {"type": "string", "description": "City name"},
-            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-        },
-        "required": ["city"],
-    },
-    "strict": False,
-}
-TIME_TOOL: dict[str, Any] = {
-    "type": "function",
-    "name": "get_time",
-    "description": "Current local time in a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    "strict": False,
-}
+# Responses function tools are flat: the function's fields next to "type".
+WEATHER_TOOL: dict[str, Any] = {"type": "function", **WEATHER_FUNCTION, "strict": False}
+TIME_TOOL: dict[str, Any] = {"type": "function", **TIME_FUNCTION, "strict": False}
 
 # Requests each probe sends at most (adaptation and determinism retries included).
 _PLANNED: dict[str, int] = {
