@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from llmconform.client import TargetClient
+from llmconform.exchange import TransportError
 from llmconform.families import GENERATION_FAMILIES, Answer, build_request, read_answer
 from llmconform.mock import DEFAULT_API_KEY, DEFAULT_MODELS, MockConfig, MockServer
 
@@ -68,3 +69,17 @@ def test_every_format_reports_the_same_usage_and_finish(client: TargetClient, ma
     assert {finish for finish, _ in finishes.values()} == {expected}, finishes
     if max_tokens == 5:
         assert finishes["messages"][1] == "max_tokens" and finishes["gemini"][1] == "MAX_TOKENS", finishes
+
+
+@pytest.mark.parametrize("family", GENERATION_FAMILIES)
+def test_a_stream_cut_by_the_transport_still_gives_what_arrived(client: TargetClient, family: str) -> None:
+    method, path, operation, body = build_request(
+        family, DEFAULT_MODELS[0], list(MESSAGES), max_tokens=64, stream=True, temperature=0
+    )
+    exchange = client.send(method, path, family=family, operation=operation, json_body=body)
+    assert exchange.events is not None and len(exchange.events) > 8
+    exchange.events = exchange.events[:6]  # as if the connection reset after six events
+    exchange.error, exchange.error_kind = "connection reset mid-stream", TransportError.PROTOCOL
+    answer = read_answer(exchange)
+    assert answer is not None and answer.stream, "the time to first token was measured before the cut"
+    assert answer.text_events and answer.text_events[0][0] >= TTFT_MS / 1000

@@ -381,7 +381,7 @@ def build_request(
 def read_answer(exchange: Exchange) -> Answer | None:
     """A 2xx chat answer as an :class:`Answer` (its first choice's finish), else None. A stream the
     transport cut short still gives what arrived before the cut."""
-    if not is_chat(exchange) or exchange.status is None or not 200 <= exchange.status < 300:
+    if not _CHAT_ANSWERS.is_received(exchange):
         return None
     view = chat_view(exchange)
     usage = view.usage if isinstance(view.usage, dict) else {}

@@ -22,7 +22,7 @@ import orjson
 
 from llmconform.exchange import Exchange
 from llmconform.families.answer import Answer
-from llmconform.families.reading import cached_view, read_json_array, read_json_object
+from llmconform.families.reading import cached_view, read_json_array, read_json_object, received_2xx
 from llmconform.json_numbers import as_int
 
 FAMILY = "gemini"
@@ -520,11 +520,12 @@ def build_request(
 
 
 def read_answer(exchange: Exchange) -> Answer | None:
-    """A completed 2xx generation answer as an :class:`Answer` (its first candidate's finish), else None.
+    """A 2xx generation answer as an :class:`Answer` (its first candidate's finish), else None; a stream the
+    transport cut short gives what arrived before the cut.
 
     ``input_tokens`` is promptTokenCount (cached tokens included); ``output_tokens`` is candidatesTokenCount
     + thoughtsTokenCount (rule X1)."""
-    if not is_generation_answer(exchange):
+    if not (received_2xx(exchange) and exchange.operation in (GENERATE_OPERATION, STREAM_OPERATION)):
         return None
     view = gemini_view(exchange)
     usage = view.usage if isinstance(view.usage, dict) else None

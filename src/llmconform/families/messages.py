@@ -549,8 +549,9 @@ def build_request(
 
 
 def read_answer(exchange: Exchange) -> Answer | None:
-    """A completed 2xx Claude-format answer as an :class:`Answer` (usage and finish in chat terms), else None."""
-    if not is_messages_answer(exchange):
+    """A 2xx Claude-format answer as an :class:`Answer` (usage and finish in chat terms), else None; a stream
+    the transport cut short gives what arrived before the cut."""
+    if not _MESSAGES_ANSWERS.is_received(exchange):
         return None
     view = messages_view(exchange)
     reason = view.stop_reason if isinstance(view.stop_reason, str) else None

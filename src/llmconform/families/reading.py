@@ -35,6 +35,10 @@ class AnswerPredicates:
         """A completed 2xx answer (unary or stream) that checks can read."""
         return self.is_operation(exchange) and exchange.ok
 
+    def is_received(self, exchange: Exchange) -> bool:
+        """A 2xx answer, complete or cut short by the transport: what load still measures."""
+        return self.is_operation(exchange) and received_2xx(exchange)
+
     def is_unary_answer(self, exchange: Exchange) -> bool:
         """A completed 2xx unary answer."""
         return self.is_answer(exchange) and not exchange.is_stream
@@ -42,6 +46,11 @@ class AnswerPredicates:
     def is_stream_answer(self, exchange: Exchange) -> bool:
         """A completed 2xx stream answer."""
         return self.is_answer(exchange) and exchange.is_stream
+
+
+def received_2xx(exchange: Exchange) -> bool:
+    """Whether the target answered 2xx, whether or not the transport then completed the answer."""
+    return exchange.status is not None and 200 <= exchange.status < 300
 
 
 def cached_view(exchange: Exchange, key: str, kind: type[_View], build: Callable[[Exchange], _View]) -> _View:

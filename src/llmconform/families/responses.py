@@ -399,8 +399,9 @@ def build_request(
 
 
 def read_answer(exchange: Exchange) -> Answer | None:
-    """A completed 2xx Responses answer as an :class:`Answer` (usage and status mapped to chat terms), else None."""
-    if not is_responses_answer(exchange):
+    """A 2xx Responses answer as an :class:`Answer` (usage and status mapped to chat terms), else None; a
+    stream the transport cut short gives what arrived before the cut."""
+    if not _RESPONSES_ANSWERS.is_received(exchange):
         return None
     view = responses_view(exchange)
     usage = view.usage if isinstance(view.usage, dict) else {}
