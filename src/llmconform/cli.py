@@ -19,7 +19,8 @@ from llmconform import __version__
 from llmconform.config import API_KEY_ENV, FAMILIES, CheckConfig, LimitsConfig, TargetConfig, api_key_from_env
 from llmconform.conformance.outcome import ExitCode
 from llmconform.load.plan import Arrival
-from llmconform.mock import DEFAULT_API_KEY, DEFAULT_MODELS, FAULTS, MockConfig
+from llmconform.mock import DEFAULT_API_KEY, DEFAULT_MODELS, MockConfig
+from llmconform.mock.faults import FAULTS_BY_FAMILY
 from llmconform.redact import Redactor
 
 DEFAULT_REPORTS_ROOT = Path("reports")
@@ -428,12 +429,15 @@ def mock(
     faults: tuple[str, ...],
     list_faults: bool,
 ) -> None:
-    """Serve the embedded mock of the chat API in the foreground (Ctrl-C stops it)."""
+    """Serve the embedded mock of every family (chat, Claude messages, Gemini, Responses, embeddings, model
+    lists) in the foreground (Ctrl-C stops it)."""
     from llmconform.mock import serve
 
     if list_faults:
-        for name, description in FAULTS.items():
-            click.echo(f"{name:36} {description}")
+        for family, catalogue in FAULTS_BY_FAMILY.items():
+            click.echo(f"# {family}")
+            for name, description in catalogue.items():
+                click.echo(f"{name:44} {description}")
         return
     try:
         config = MockConfig(

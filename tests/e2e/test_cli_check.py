@@ -106,3 +106,15 @@ def test_an_unreachable_target_exits_3(tmp_path: Path) -> None:
     assert "unreachable" in result.stdout
     report = json.loads((tmp_path / "conformance.json").read_text())
     assert report["summary"]["verdict"] == "error"
+
+
+def test_the_mock_lists_every_fault_under_its_family() -> None:
+    from llmconform.mock.faults import FAULTS_BY_FAMILY
+
+    result = run_cli("mock", "--list-faults")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for family, faults in FAULTS_BY_FAMILY.items():
+        start = lines.index(f"# {family}")
+        listed = {line.split()[0] for line in lines[start + 1 : start + 1 + len(faults)]}
+        assert listed == set(faults), family
