@@ -46,6 +46,8 @@ def test_every_answered_generation_of_every_format_is_bounded() -> None:
         config = CheckConfig(
             target=TargetConfig(base_url=server.base_url, api_key=DEFAULT_API_KEY, model=DEFAULT_MODELS[0]),
             max_requests=600,
+            positive_examples=30,  # enough generated bodies per operation to exercise every family's pin
+            negative_examples=10,
         )
         outcome, _ = run_check(config, command=["test"], say=lambda _text: None, on_sent=sent.append)
     assert len(sent) == outcome.sent_requests <= 600
