@@ -37,6 +37,8 @@ class ConformanceRun:
     error: str | None = None
     command: list[str] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
+    # The run's configuration (secrets excluded), so two runs can be compared later.
+    config: dict[str, Any] = field(default_factory=dict)
     partial: bool = False
 
     @property

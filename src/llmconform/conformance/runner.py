@@ -168,6 +168,7 @@ def run_check(
         budget=config.budget,
         command=command,
         environment=environment(),
+        config=config.model_dump(mode="json", exclude={"target": {"api_key"}, "mock": {"api_key"}}),
     )
     run.results = Results()
     mock: MockServer | None = None

@@ -147,6 +147,7 @@ def conformance_document(run: ConformanceRun, redactor: Redactor) -> dict[str, A
         "notes": list(results.notes),
         "command": mask_command(run.command, redactor),
         "environment": mask_environment(run.environment),
+        "config": run.config,
     }
     scrubbed: dict[str, Any] = scrub(document, redactor)
     return scrubbed
