@@ -470,5 +470,56 @@ def mock(
         pass
 
 
+@main.command()
+@click.option(
+    "--thresholds",
+    "thresholds",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The thresholds file (TOML); start from the documented gates.toml of the llmconform repository.",
+)
+@click.option(
+    "--baseline",
+    "baseline_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The report directory of an earlier run: regressions against it are judged with bootstrap intervals.",
+)
+@click.argument("report_dir", type=click.Path(file_okay=False, path_type=Path))
+def gate(thresholds: Path, baseline_dir: Path | None, report_dir: Path) -> None:
+    """Judge a run's reports against thresholds (and a baseline); write gate.json; exit 0 pass, 1 fail, 2 bad file."""
+    from llmconform.gate import GateConfigError, run_gate
+
+    try:
+        result = run_gate(thresholds, report_dir, baseline_dir)
+    except GateConfigError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(ExitCode.USAGE)
+    counts = result.counts()
+    for check in result.checks:
+        if check.status != "passed":
+            mark = "FAIL" if check.status == "failed" else "skip"
+            click.echo(f"{mark}  [{check.section}] {check.name}: {check.message}")
+    click.echo(
+        f"gate {result.verdict}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped "
+        f"({thresholds}{f', baseline {baseline_dir}' if baseline_dir else ''}); {report_dir / 'gate.json'}"
+    )
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("report_dir", type=click.Path(file_okay=False, path_type=Path))
+def report(report_dir: Path) -> None:
+    """Render REPORT_DIR's reports (conformance, load, gate) as report.html and summary.md (a CI job summary)."""
+    from llmconform.report.run_report import ReportInputError, render_report
+
+    try:
+        written = render_report(report_dir)
+    except ReportInputError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(ExitCode.USAGE)
+    for path in written:
+        click.echo(str(path))
+
+
 if __name__ == "__main__":
     main()
