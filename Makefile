@@ -13,10 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## demo: check every family of the embedded mock, then load it with every format for 5 s; reports in reports/demo/
+## demo: check every family of the embedded mock, load it with every format for 5 s, gate the run on gates.toml
+## and render report.html + summary.md; reports in reports/demo/
 demo: $(STAMP)
 	$(BIN)/llmconform check --report-dir $(REPORT_DIR)
 	$(BIN)/llmconform load --scenario mixed --duration 5 --report-dir $(REPORT_DIR)
+	$(BIN)/llmconform gate --thresholds gates.toml $(REPORT_DIR)
+	$(BIN)/llmconform report $(REPORT_DIR)
 
 ## test: ruff, mypy (strict on src/), then the test suite
 test: lint typecheck unit
