@@ -7,42 +7,16 @@ parsed <svg>. Without Chromium the test skips, or fails when $CI is set (.ci/run
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 from PIL import Image  # installed with matplotlib, which the HTML report needs
+from tests.browser import PLOT_IDS, chromium, run_browser
 
 from llmconform.report.run_report import REPORT_HTML, render_report
 
 DATA = Path(__file__).parents[1] / "unit" / "data" / "run_report"
-PLOT_IDS = ("plot-latency-over-time", "plot-throughput-over-time", "plot-ttft-histogram", "plot-itl-histogram")
-INSTALL_HINT = "Chromium is not installed: run `apt-get install -y chromium` (after `apt-get update`)"
-BROWSER_TIMEOUT_S = 60
-
-
-def chromium() -> str:
-    """The Chromium binary; a skip (a failure under CI) when there is none."""
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail(INSTALL_HINT)
-        pytest.skip(INSTALL_HINT)
-    return binary
-
-
-def run_browser(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-    return subprocess.run(
-        [binary, *flags, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=BROWSER_TIMEOUT_S,
-        check=False,
-    )
 
 
 class RenderedPage(HTMLParser):

@@ -13,32 +13,9 @@ import numpy as np
 import pytest
 
 from llmconform.gate import GATE_JSON, GateConfigError, GateResult, run_gate
+from llmconform.load.measure import CSV_COLUMNS
 
 TODAY = datetime.date(2026, 6, 15)
-CSV_COLUMNS = [
-    "intended_at",
-    "process",
-    "operation",
-    "family",
-    "stream",
-    "warmup",
-    "status",
-    "error_class",
-    "lag_ms",
-    "ttft_ms",
-    "e2e_ms",
-    "tpot_ms",
-    "itl_mean_ms",
-    "itl_max_ms",
-    "chunks",
-    "output_tokens",
-    "output_tokens_client",
-    "prompt_tokens",
-    "finish_reason",
-    "good",
-    "violations",
-    "error",
-]
 
 
 def rule(rule_id: str, severity: str = "error", passed: int = 10, failed: int = 0, warned: int = 0) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 
 from llmconform.load.measure import TIMED_CLASSES
 from llmconform.report._files import write_atomic
+from llmconform.report._page import page_environment
 
 __all__ = ["LOAD_HTML", "read_records", "render_load_html", "write_load_html"]
 
@@ -457,40 +458,17 @@ _TEMPLATE = """\
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>llmconform load · {{ doc.scenario or "?" }} · {{ verdict }}</title>
 <style>
-  :root { --ok: #1b7f3b; --bad: #b42318; --warn: #a15c00; --line: #d9dde3; --muted: #5b6270; }
-  * { box-sizing: border-box; }
-  body { margin: 0 auto; max-width: 1200px; padding: 1.5rem; color: #1d2128; background: #fff;
-         font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Arial, sans-serif; }
-  h1 { font-size: 1.5rem; margin: 0 0 .5rem; }
-  h2 { font-size: 1.15rem; margin: 2rem 0 .6rem; padding-bottom: .25rem; border-bottom: 2px solid var(--line); }
-  h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
-  table { border-collapse: collapse; margin: .4rem 0 1rem; font-variant-numeric: tabular-nums; }
-  th, td { border: 1px solid var(--line); padding: .3rem .55rem; text-align: left; vertical-align: top; }
-  th { background: #f3f5f8; font-weight: 600; }
-  td.num, th.num { text-align: right; }
-  td.num { white-space: nowrap; }
-  .scroll { overflow-x: auto; max-width: 100%; }
+{{ base_css }}
   tr.violated td { background: #fff1f0; }
-  code, pre { font: 12.5px/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace; }
   pre { background: #f6f8fa; border: 1px solid var(--line); padding: .6rem; overflow-x: auto; white-space: pre-wrap;
         word-break: break-word; max-height: 36rem; overflow-y: auto; }
   .verdict { display: inline-block; padding: .25rem .8rem; border-radius: 4px; color: #fff; font-weight: 700;
              letter-spacing: .04em; text-transform: uppercase; margin: 0 .6rem 0 0; }
-  .verdict-passed { background: var(--ok); }
-  .verdict-failed { background: var(--bad); }
   .verdict-incomplete { background: var(--warn); }
   .headline { display: flex; align-items: center; flex-wrap: wrap; gap: .4rem; margin-bottom: .8rem; }
   dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; }
-  dl.facts dt { color: var(--muted); }
-  dl.facts dd { margin: 0; }
-  .notes { border-left: 4px solid var(--warn); background: #fff8eb; padding: .4rem .8rem; margin: 1rem 0; }
-  .muted, figcaption, .no-data { color: var(--muted); }
-  .no-data { font-style: italic; padding: 1rem; border: 1px dashed var(--line); }
   figure { margin: 0 0 1.5rem; }
-  figure svg { width: 100%; height: auto; display: block; }
   .plots { display: grid; grid-template-columns: 1fr; gap: .5rem; }
-  .severity-error { color: var(--bad); font-weight: 600; }
-  .severity-warning { color: var(--warn); font-weight: 600; }
   .met { color: var(--ok); font-weight: 600; }
   .missed { color: var(--bad); font-weight: 600; }
   .finding { border: 1px solid var(--line); border-radius: 4px; padding: .5rem .8rem; margin: .5rem 0; }
@@ -734,9 +712,7 @@ _TEMPLATE = """\
 
 
 def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True)
-    environment.filters.update(_FILTERS)
-    return environment
+    return page_environment(_FILTERS)
 
 
 def render_load_html(document: dict[str, Any], records: Sequence[Record]) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 import jinja2
 
 from llmconform.report._files import write_atomic
+from llmconform.report._page import page_environment
 from llmconform.report.load_html import (
     SUMMARY_COLUMNS,
     MetricRow,
@@ -508,28 +509,13 @@ _TEMPLATE = """\
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>llmconform report · {{ verdict }}</title>
 <style>
-  :root { --ok: #1b7f3b; --bad: #b42318; --warn: #a15c00; --line: #d9dde3; --muted: #5b6270; }
-  * { box-sizing: border-box; }
-  body { margin: 0 auto; max-width: 1200px; padding: 1.5rem; color: #1d2128; background: #fff;
-         font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Arial, sans-serif; }
-  h1 { font-size: 1.5rem; margin: 0 0 .5rem; }
-  h2 { font-size: 1.15rem; margin: 2rem 0 .6rem; padding-bottom: .25rem; border-bottom: 2px solid var(--line); }
-  h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
-  table { border-collapse: collapse; margin: .4rem 0 1rem; font-variant-numeric: tabular-nums; }
-  th, td { border: 1px solid var(--line); padding: .3rem .55rem; text-align: left; vertical-align: top; }
-  th { background: #f3f5f8; font-weight: 600; }
-  td.num, th.num { text-align: right; }
-  td.num { white-space: nowrap; }
+{{ base_css }}
   td.value { white-space: normal; min-width: 9rem; max-width: 16rem; overflow-wrap: break-word; font-size: .9em; }
   td.message { min-width: 18rem; }
-  .scroll { overflow-x: auto; max-width: 100%; }
-  code, pre { font: 12.5px/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace; }
   pre { background: #f6f8fa; border: 1px solid var(--line); padding: .6rem; overflow-x: auto; white-space: pre-wrap;
         word-break: break-word; max-height: 30rem; overflow-y: auto; margin: .3rem 0; }
   .verdict { display: inline-block; padding: .25rem .8rem; border-radius: 4px; color: #fff; font-weight: 700;
              letter-spacing: .04em; text-transform: uppercase; }
-  .verdict-passed { background: var(--ok); }
-  .verdict-failed { background: var(--bad); }
   .verdict-error, .verdict-incomplete { background: var(--warn); }
   .chip { display: inline-block; padding: 0 .45rem; border-radius: 3px; font-weight: 600; font-size: .85em; }
   .chip-passed { color: var(--ok); border: 1px solid var(--ok); }
@@ -537,12 +523,7 @@ _TEMPLATE = """\
   .chip-warned, .chip-error, .chip-incomplete { color: var(--warn); border: 1px solid var(--warn); }
   .chip-not_run, .chip-skipped { color: var(--muted); border: 1px solid var(--line); }
   .headline { display: flex; align-items: center; flex-wrap: wrap; gap: .8rem; margin-bottom: .8rem; }
-  .muted, figcaption, .no-data { color: var(--muted); }
-  .no-data { font-style: italic; padding: 1rem; border: 1px dashed var(--line); }
   dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .4rem 0; }
-  dl.facts dt { color: var(--muted); }
-  dl.facts dd { margin: 0; }
-  .notes { border-left: 4px solid var(--warn); background: #fff8eb; padding: .4rem .8rem; margin: 1rem 0; }
   details.family { border: 1px solid var(--line); border-radius: 4px; padding: .3rem .8rem; margin: .5rem 0; }
   details.family > summary { cursor: pointer; font-weight: 600; }
   tr.status-failed > td { background: #fff1f0; }
@@ -553,11 +534,8 @@ _TEMPLATE = """\
   .title { color: var(--muted); font-size: .9em; }
   td.source { font-size: .85em; color: var(--muted); max-width: 24rem; }
   details.passed-rules > summary { cursor: pointer; color: var(--muted); }
-  .severity-error { color: var(--bad); font-weight: 600; }
-  .severity-warning { color: var(--warn); font-weight: 600; }
   .plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: .5rem 1.5rem; }
   figure { margin: 0 0 1.5rem; min-width: 0; }
-  figure svg { width: 100%; height: auto; display: block; }
 </style>
 </head>
 <body>
@@ -764,9 +742,7 @@ _TEMPLATE = """\
 
 
 def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True)
-    environment.filters.update(_FILTERS)
-    return environment
+    return page_environment(_FILTERS)
 
 
 def render_report_html(inputs: RunInputs) -> str:
