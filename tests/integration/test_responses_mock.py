@@ -324,6 +324,7 @@ def test_schemathesis_finds_nothing_on_the_clean_mock(base_url: str, mode: Gener
         @settings(
             max_examples=40,
             database=None,
+            derandomize=True,  # the same cases every run: CI must not depend on a lucky draw
             deadline=None,
             phases=[Phase.generate],
             suppress_health_check=list(HealthCheck),

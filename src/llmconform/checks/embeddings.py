@@ -12,11 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-import jsonschema
-
 from llmconform.checks.chat_relations import auth_required, invalid_request_rejected, unknown_model_rejected
 from llmconform.checks.errors import error_body_shape
 from llmconform.checks.registry import Severity, Violation, Warn, exchange_rule, relation_rule
+from llmconform.checks.schema import schema_violations
 from llmconform.exchange import Exchange
 from llmconform.families.embeddings import (
     FAMILY,
@@ -34,7 +33,6 @@ from llmconform.families.embeddings import (
     vectors_of,
 )
 from llmconform.json_numbers import as_int
-from llmconform.spec import fast_validity_for, validator_for
 
 DOCUMENT = "embeddings"
 _MAX_ERRORS = 3
@@ -94,17 +92,7 @@ def embeddings_response_matches_schema(exchange: Exchange) -> Iterator[Violation
     if view.payload is None:
         yield f"Expected: a JSON body. Received: {'; '.join(view.problems)}"
         return
-    if fast_validity_for("CreateEmbeddingResponse", DOCUMENT)(view.payload):
-        return
-    validator = validator_for("CreateEmbeddingResponse", DOCUMENT)
-    errors = sorted(validator.iter_errors(view.payload), key=lambda e: list(map(str, e.absolute_path)))
-    for error in errors[:_MAX_ERRORS]:
-        yield f"body violates CreateEmbeddingResponse {_describe(error)}"
-
-
-def _describe(error: jsonschema.ValidationError) -> str:
-    path = "/".join(str(p) for p in error.absolute_path) or "(root)"
-    return f"at {path}: {error.message[:200]}"
+    yield from schema_violations("CreateEmbeddingResponse", DOCUMENT, view.payload, "body")
 
 
 def _has_status(exchange: Exchange) -> bool:

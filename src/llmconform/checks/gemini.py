@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import jsonschema
-
 from llmconform.checks.common import error_object
 from llmconform.checks.registry import Severity, Violation, Warn, exchange_rule
+from llmconform.checks.schema import schema_violations
 from llmconform.exchange import Exchange
 from llmconform.families.gemini import (
     FAMILY,
@@ -38,7 +37,6 @@ from llmconform.families.gemini import (
     usage_count,
 )
 from llmconform.json_numbers import as_int
-from llmconform.spec import fast_validity_for, validator_for
 
 DOCUMENT = "gemini"
 _MAX_ERRORS = 3
@@ -102,19 +100,8 @@ def _has_usage(exchange: Exchange) -> bool:
 # ---------------------------------------------------------------------------- shape and type
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    path = "/".join(str(p) for p in error.absolute_path) or "(root)"
-    return f"at {path}: {error.message[:200]}"
-
-
 def _validate(schema_name: str, instance: object, where: str) -> Iterator[str]:
-    if fast_validity_for(schema_name, DOCUMENT)(instance):
-        return
-    errors = sorted(
-        validator_for(schema_name, DOCUMENT).iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))
-    )
-    for error in errors[:_MAX_ERRORS]:
-        yield f"{where} violates {schema_name} {_describe(error)}"
+    return schema_violations(schema_name, DOCUMENT, instance, where)
 
 
 def _is_known_success(exchange: Exchange) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 
 from llmconform.checks.registry import Severity, Violation, Warn, exchange_rule
+from llmconform.checks.schema import MAX_SCHEMA_ERRORS, describe_schema_error, schema_errors
 from llmconform.exchange import Exchange
 from llmconform.families.messages import (
     ERROR_TYPE_BY_STATUS,
@@ -34,7 +35,6 @@ from llmconform.families.messages import (
     total_input_tokens,
 )
 from llmconform.json_numbers import as_int
-from llmconform.spec import fast_validity_for, validator_for
 
 DOCUMENT = "messages"
 _MAX_ERRORS = 3
@@ -63,15 +63,8 @@ _TOOL_USE_ENDINGS = ("tool_use", "max_tokens", "pause_turn")
 # ---------------------------------------------------------------------- shape and media type
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    path = "/".join(str(p) for p in error.absolute_path) or "(root)"
-    return f"at {path}: {error.message[:200]}"
-
-
 def _schema_errors(name: str, instance: object) -> list[jsonschema.ValidationError]:
-    if fast_validity_for(name, DOCUMENT)(instance):
-        return []
-    return sorted(validator_for(name, DOCUMENT).iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    return schema_errors(name, DOCUMENT, instance)
 
 
 def _message_problems(message: Any, where: str) -> Iterator[str]:
@@ -81,11 +74,11 @@ def _message_problems(message: Any, where: str) -> Iterator[str]:
         for position, block in enumerate(content):
             kind = block.get("type") if isinstance(block, dict) else None
             name = _BLOCK_SCHEMAS.get(kind) if isinstance(kind, str) else None
-            for error in _schema_errors(name or "ContentBlock", block)[:_MAX_ERRORS]:
-                yield f"{where} content/{position} violates {name or 'ContentBlock'} {_describe(error)}"
+            for error in _schema_errors(name or "ContentBlock", block)[:MAX_SCHEMA_ERRORS]:
+                yield f"{where} content/{position} violates {name or 'ContentBlock'} {describe_schema_error(error)}"
         message = {**message, "content": []}
-    for error in _schema_errors("Message", message)[:_MAX_ERRORS]:
-        yield f"{where} violates Message {_describe(error)}"
+    for error in _schema_errors("Message", message)[:MAX_SCHEMA_ERRORS]:
+        yield f"{where} violates Message {describe_schema_error(error)}"
 
 
 def _event_problems(payload: dict[str, Any], where: str) -> Iterator[str]:
@@ -98,10 +91,10 @@ def _event_problems(payload: dict[str, Any], where: str) -> Iterator[str]:
         payload = {**payload, "message": {}}
         for error in _schema_errors(name, payload):
             if list(error.absolute_path) != ["message"]:
-                yield f"{where} violates {name} {_describe(error)}"
+                yield f"{where} violates {name} {describe_schema_error(error)}"
         return
-    for error in _schema_errors(name, payload)[:_MAX_ERRORS]:
-        yield f"{where} violates {name} {_describe(error)}"
+    for error in _schema_errors(name, payload)[:MAX_SCHEMA_ERRORS]:
+        yield f"{where} violates {name} {describe_schema_error(error)}"
 
 
 @exchange_rule("messages_response_matches_schema", family=FAMILY, severity=Severity.ERROR, applies=is_messages_answer)
@@ -116,7 +109,7 @@ def messages_response_matches_schema(exchange: Exchange) -> Iterator[Violation]:
         if view.payload is None:
             yield f"Expected: a JSON body. Received: {'; '.join(view.problems)}"
             return
-        yield from list(_message_problems(view.payload, "body"))[:_MAX_ERRORS]
+        yield from list(_message_problems(view.payload, "body"))[:MAX_SCHEMA_ERRORS]
         return
     reported = 0
     for event in view.json_events:

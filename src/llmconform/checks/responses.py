@@ -18,6 +18,7 @@ from jsonschema.exceptions import best_match
 
 from llmconform.checks.errors import error_body_shape
 from llmconform.checks.registry import Severity, Violation, exchange_rule
+from llmconform.checks.schema import MAX_SCHEMA_ERRORS, describe_schema_error, schema_errors
 from llmconform.exchange import Exchange
 from llmconform.families.responses import (
     FAMILY,
@@ -28,7 +29,7 @@ from llmconform.families.responses import (
     responses_view,
 )
 from llmconform.json_numbers import as_int
-from llmconform.spec import fast_validity_for, validator_for
+from llmconform.spec import fast_validity_for
 
 DOCUMENT = "responses"
 _MAX_ERRORS = 3
@@ -66,9 +67,8 @@ _EVENT_BRANCHES: dict[str, str] = {
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
-    error = best_match([error])  # type: ignore[no-untyped-call]  # into the oneOf branch meant (output items)
-    path = "/".join(str(p) for p in error.absolute_path) or "(root)"
-    return f"at {path}: {error.message[:200]}"
+    # into the oneOf branch meant (output items)
+    return describe_schema_error(best_match([error]))  # type: ignore[no-untyped-call]
 
 
 def _validate(schema_name: str, instance: object, where: str) -> Iterator[str]:
@@ -76,10 +76,8 @@ def _validate(schema_name: str, instance: object, where: str) -> Iterator[str]:
         return
     kind = instance.get("type") if isinstance(instance, dict) else None
     if schema_name == "ResponseStreamEvent" and isinstance(kind, str) and kind in _EVENT_BRANCHES:
-        schema_name = _EVENT_BRANCHES[kind]
-    validator = validator_for(schema_name, DOCUMENT)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
-    for error in errors[:_MAX_ERRORS]:
+        schema_name = _EVENT_BRANCHES[kind]  # judged against its own branch, so the message names the field
+    for error in schema_errors(schema_name, DOCUMENT, instance)[:MAX_SCHEMA_ERRORS]:
         yield f"{where} violates {schema_name} {_describe(error)}"
 
 

@@ -14,21 +14,38 @@ from llmconform.exchange import Exchange
 from llmconform.families.chat import CHAT_OPERATION, MODELS_OPERATION, chat_view, requested_stream
 from llmconform.spec import fast_validity_for, validator_for
 
-_MAX_ERRORS = 3
+__all__ = ["MAX_SCHEMA_ERRORS", "describe_schema_error", "schema_errors", "schema_violations"]
+
+# How many schema errors one instance reports (the first few say what is wrong; the rest repeat it).
+MAX_SCHEMA_ERRORS = 3
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def schema_errors(schema_name: str, document: str, instance: object) -> list[jsonschema.ValidationError]:
+    """The errors of ``instance`` against a component schema of ``document``, in path order; none when valid.
+
+    Every family's shape rule goes through here: jsonschema-rs says valid or not (fast, under load), and only
+    an invalid instance is walked by python-jsonschema for the messages.
+    """
+    if fast_validity_for(schema_name, document)(instance):
+        return []
+    errors = validator_for(schema_name, document).iter_errors(instance)
+    return sorted(errors, key=lambda e: list(map(str, e.absolute_path)))
+
+
+def describe_schema_error(error: jsonschema.ValidationError) -> str:
+    """Where an error is (a JSON path, or "(root)") and what it says."""
     path = "/".join(str(p) for p in error.absolute_path) or "(root)"
     return f"at {path}: {error.message[:200]}"
 
 
+def schema_violations(schema_name: str, document: str, instance: object, where: str) -> Iterator[str]:
+    """The first few errors of ``instance`` against ``schema_name`` as violation messages naming ``where``."""
+    for error in schema_errors(schema_name, document, instance)[:MAX_SCHEMA_ERRORS]:
+        yield f"{where} violates {schema_name} {describe_schema_error(error)}"
+
+
 def _validate(schema_name: str, instance: object, where: str) -> Iterator[str]:
-    if fast_validity_for(schema_name)(instance):
-        return
-    validator = validator_for(schema_name)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
-    for error in errors[:_MAX_ERRORS]:
-        yield f"{where} violates {schema_name} {_describe(error)}"
+    return schema_violations(schema_name, "chat", instance, where)
 
 
 def _is_known_success(exchange: Exchange) -> bool:
@@ -62,7 +79,7 @@ def response_matches_schema(exchange: Exchange) -> Iterator[Violation]:
         for message in _validate("CreateChatCompletionStreamResponse", chunk.payload, f"event #{chunk.position}"):
             yield message
             reported += 1
-        if reported >= _MAX_ERRORS:
+        if reported >= MAX_SCHEMA_ERRORS:
             return
 
 
