@@ -37,13 +37,14 @@ def run(
     *,
     families: tuple[str, ...] = ("all",),
     schemathesis: bool = True,
+    negative_examples: int = 40,
     deadline_s: float = 30.0,
 ) -> ConformanceRun:
     config = CheckConfig(
         families=families,
         mock=MockConfig(faults=faults),
         positive_examples=40 if schemathesis else 0,
-        negative_examples=40 if schemathesis else 0,
+        negative_examples=negative_examples if schemathesis else 0,
         property_examples=12,
         limits=LimitsConfig(read_timeout_s=deadline_s, deadline_s=deadline_s),
     )
@@ -87,7 +88,11 @@ def test_rule_fires_on_its_fault(fault: str) -> None:
     needs_schemathesis = any(rule.startswith("schemathesis.") for rule in expected)
     family = family_of_fault(fault)
     families = ("models", "chat") if family == "chat" else (family,)
-    outcome = run(frozenset({fault}), families=families, schemathesis=needs_schemathesis, deadline_s=1.0)
+    # A schemathesis check fires only when a generated case hits the fault: more negative cases make a miss
+    # (all of them type errors the mock rejects anyway, under accept_invalid) vanishingly unlikely.
+    outcome = run(
+        frozenset({fault}), families=families, schemathesis=needs_schemathesis, negative_examples=150, deadline_s=1.0
+    )
     fired = {f.rule for f in outcome.results.findings}
     assert expected <= fired, f"{fault}: expected {expected} to fire, got {sorted(fired)} ({outcome.error})"
     assert outcome.exit_code != ExitCode.OK or all(REGISTRY.get(rule).severity == "warning" for rule in expected)
