@@ -16,7 +16,15 @@ from pydantic import SecretStr, ValidationError
 from rich.console import Console
 
 from llmconform import __version__
-from llmconform.config import API_KEY_ENV, FAMILIES, CheckConfig, LimitsConfig, TargetConfig, api_key_from_env
+from llmconform.config import (
+    API_KEY_ENV,
+    FAMILIES,
+    CheckConfig,
+    LimitsConfig,
+    TargetConfig,
+    api_key_from_env,
+    is_loopback_url,
+)
 from llmconform.conformance.outcome import ExitCode
 from llmconform.load.plan import Arrival
 from llmconform.mock import DEFAULT_API_KEY, DEFAULT_MODELS, MockConfig
@@ -174,6 +182,11 @@ def _default_report_dir(kind: str) -> Path:
 @click.option("--users", type=click.IntRange(min=1), help="Closed loop: this many concurrent users. Default: 8.")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Open loop: requests per second.")
 @click.option(
+    "--max-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Ceiling on requests per second for the whole run, closed loop included (a live target's safety cap).",
+)
+@click.option(
     "--arrival",
     type=click.Choice([a.value for a in Arrival]),
     default="constant",
@@ -249,6 +262,7 @@ def load(
     scenario: str,
     users: int | None,
     rate: float | None,
+    max_rate: float | None,
     arrival: str,
     max_concurrency: int,
     duration: float | None,
@@ -305,6 +319,14 @@ def load(
             raise click.UsageError(str(exc)) from None
     try:
         target = TargetConfig(base_url=base_url, api_key=SecretStr(key) if key else None, model=model)
+    except ValidationError as exc:
+        raise click.UsageError(_validation_message(exc)) from None
+    if target.base_url is not None and not is_loopback_url(target.base_url) and duration is None and not request_count:
+        raise click.UsageError(
+            f"{target.base_url} is not this machine, and a live target costs money: give --duration SECONDS or "
+            "--requests N (or both) so the run's budget is known before it starts; --max-rate R caps its rate"
+        )
+    try:
         mock_settings = MockSettings(
             ttft_ms=mock_ttft_ms,
             itl_ms=mock_itl_ms,
@@ -320,6 +342,7 @@ def load(
             embedded=target.embedded,
             users=users if users is not None else (max_concurrency if rate is not None else 8),
             rate=rate,
+            max_rate=max_rate,
             arrival=Arrival(arrival),
             duration_s=duration if duration is not None or request_count is not None else 10.0,
             requests=request_count,

@@ -5,9 +5,11 @@ Precedence: defaults < environment (``LLMCONFORM_API_KEY``) < flags the user pas
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -103,6 +105,21 @@ class CheckConfig(BaseModel):
         if self.max_requests is not None:
             return self.max_requests
         return None if self.target.embedded else LIVE_DEFAULT_MAX_REQUESTS
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` names this machine (localhost, 127.0.0.0/8, ::1): traffic that costs nothing.
+
+    Anything else (another host, a hostname that merely resolves to loopback through DNS) is treated
+    as a live target, whose runs must be bounded up front.
+    """
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def api_key_from_env() -> str | None:

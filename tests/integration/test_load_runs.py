@@ -295,3 +295,24 @@ def test_an_unreachable_target_exits_3(model: str | None, tmp_path: Path) -> Non
         assert set(report["errors"]) == {"connect"} and report["requests"]["ok"] == 0
     else:
         assert "target unreachable" in result.stderr
+
+
+def test_a_live_url_needs_a_stated_bound_before_anything_is_sent(tmp_path: Path) -> None:
+    # 192.0.2.1 (TEST-NET-1) is never contacted: the run is refused while the options are read.
+    result = run_load("--base-url", "http://192.0.2.1", "--model", "m", "--report-dir", str(tmp_path), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--duration SECONDS or --requests N" in result.stderr
+    assert not (tmp_path / "load.json").exists()
+
+
+def test_max_rate_caps_a_closed_loop_and_the_budget_is_said_first(tmp_path: Path) -> None:
+    result = run_load(
+        *FAST_MOCK, "--users", "8", "--max-rate", "5", "--duration", "2", "--warmup", "0", "--report-dir", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "at most 5 requests/s" in result.stderr and "budget: at most 10 requests" in result.stderr
+    assert result.stderr.index("budget:") < result.stderr.index("locust finished")
+    sent = [float(row["intended_at"]) for row in read_rows(tmp_path)]
+    # 8 users against a 5 ms mock would send hundreds; the ceiling lets through 10, 0.2 s apart.
+    assert len(sent) == 10
+    assert min(b - a for a, b in zip(sorted(sent), sorted(sent)[1:], strict=False)) >= 0.19

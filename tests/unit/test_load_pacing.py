@@ -307,3 +307,27 @@ def test_a_constant_schedule_has_rate_times_duration_slots_whatever_the_clock_or
 ) -> None:
     slots = claim_all(pacer(plan(rate=rate, duration_s=1.0), FakeClock(origin)))
     assert len(slots) == rate
+
+
+# --- the --max-rate ceiling ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("count", "index"), [(1, 0), (4, 2)])
+def test_max_rate_spaces_closed_loop_sends_so_the_run_never_exceeds_it(count: int, index: int) -> None:
+    clock = FakeClock()
+    source = pacer(plan(users=8, duration_s=2.0, max_rate=10.0), clock, index, count)
+    slots = claim_all(source)
+    gaps = [later.intended - earlier.intended for earlier, later in itertools.pairwise(slots)]
+    # Each of `count` processes sends at most max_rate / count per second: 20 / count slots in 2 s.
+    assert len(slots) == 20 // count
+    assert min(gaps) == pytest.approx(count / 10.0)
+
+
+def test_without_a_ceiling_closed_loop_sends_as_fast_as_answers_come() -> None:
+    clock = FakeClock()
+    source = pacer(plan(users=8, duration_s=0.01), clock)
+    for _ in range(50):  # answers take 0.1 ms: 50 sends in 5 ms, far above any ceiling
+        assert source.next_slot() is not None
+        source.release()
+        clock.advance(0.0001)
+    assert not clock.sleeps

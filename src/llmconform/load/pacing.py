@@ -8,10 +8,13 @@ send. When every user is busy the next slot is taken late; the lateness is the s
 latencies run from the intended time, so a stall shows in the numbers instead of thinning the load.
 
 With W worker processes each takes rate/W, offset by its index so the merged arrivals interleave.
+A ``max_rate`` ceiling holds closed-loop users too: each process spaces its sends at least W/max_rate
+apart, so the whole run never exceeds the ceiling whatever the server's speed.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -52,6 +55,11 @@ class Pacer:
         self._next_offset = 0.0
         self._slots_scheduled = 0
         self._total_rate = plan.rate or 0.0
+        # Closed loop under --max-rate: sends go at least this far apart, counted from an origin (the
+        # last send that found the ceiling idle) times a whole number of gaps, so no drift adds a slot.
+        self._ceiling_gap = self._count / plan.max_rate if plan.max_rate is not None else 0.0
+        self._ceiling_origin = -math.inf
+        self._ceiling_sent = 0
         self._quota = _share(plan.requests, process_index, self._count) if plan.requests is not None else None
         self.issued = 0
         self.measured_issued = 0
@@ -89,7 +97,13 @@ class Pacer:
             return None
         start = self.started_at
         if self.plan.rate is None:
-            intended = self._clock()
+            now = self._clock()
+            allowed = self._ceiling_origin + self._ceiling_sent * self._ceiling_gap
+            if now >= allowed:
+                intended, self._ceiling_origin, self._ceiling_sent = now, now, 1
+            else:
+                intended = allowed
+                self._ceiling_sent += 1
         else:
             intended = start + self._next_offset
             if self.plan.arrival is Arrival.POISSON:

@@ -20,6 +20,7 @@ from llmconform.config import LimitsConfig
 __all__ = [
     "Arrival",
     "LoadPlan",
+    "RunBudget",
     "TokenDistribution",
     "WorkloadSpec",
     "parse_distribution",
@@ -115,6 +116,47 @@ class WorkloadSpec(BaseModel):
     limit_key: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
 
 
+class RunBudget(BaseModel):
+    """What a run may spend at most; None where the plan sets no bound of that kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requests: int | None
+    output_tokens: int | None
+    input_tokens_per_request: int | None
+    output_tokens_per_request: int
+    seconds: float | None
+
+    def describe(self) -> str:
+        """One sentence for the console, before the run starts."""
+        if self.requests is None:
+            seconds = f"{self.seconds:g} s" if self.seconds is not None else "its duration"
+            return (
+                f"no request cap: as many requests as the target answers in {seconds} (add --requests N or "
+                "--max-rate R to cap requests and tokens)"
+            )
+        if self.input_tokens_per_request is None:
+            return (
+                f"at most {self.requests} requests and {self.output_tokens} output tokens "
+                f"({self.output_tokens_per_request} per request where a prompt sets no output_tokens; prompt "
+                "lengths come from the prompts file)"
+            )
+        return (
+            f"at most {self.requests} requests, {self.requests * self.input_tokens_per_request} input and "
+            f"{self.output_tokens} output tokens (up to {self.input_tokens_per_request} in and "
+            f"{self.output_tokens_per_request} out per request)"
+        )
+
+
+def _ceiling(distribution: TokenDistribution) -> int:
+    """A per-request token figure to budget with: the fixed length, the uniform maximum, mean + 3 stdev."""
+    if distribution.kind == "uniform":
+        return distribution.high
+    if distribution.kind == "normal":
+        return math.ceil(distribution.mean + 3 * distribution.stdev)
+    return distribution.mean
+
+
 class LoadPlan(BaseModel):
     """Everything a locust process needs to run its part of the load."""
 
@@ -129,6 +171,8 @@ class LoadPlan(BaseModel):
     embedded: bool = False
     users: Annotated[int, Field(ge=1)] = 8
     rate: Annotated[float, Field(gt=0)] | None = None
+    # A ceiling on the request rate of the whole run (every process together), closed loop included.
+    max_rate: Annotated[float, Field(gt=0)] | None = None
     arrival: Arrival = Arrival.CONSTANT
     duration_s: Annotated[float, Field(gt=0)] | None = 10.0
     requests: Annotated[int, Field(ge=1)] | None = None
@@ -151,7 +195,36 @@ class LoadPlan(BaseModel):
     def _bounded(self) -> LoadPlan:
         if self.duration_s is None and self.requests is None:
             raise ValueError("a load run needs --duration or --requests (or both) so that it ends")
+        if self.rate is not None and self.max_rate is not None and self.rate > self.max_rate:
+            raise ValueError(
+                f"--rate {self.rate:g} is above --max-rate {self.max_rate:g}; lower --rate or raise --max-rate"
+            )
         return self
+
+    def budget(self) -> RunBudget:
+        """The most this run can send: requests and tokens, where the plan bounds them (stated up front)."""
+        total_s = (self.duration_s or 0.0) + self.warmup_s
+        by_rate: int | None = None
+        rate = self.rate if self.rate is not None else self.max_rate
+        if rate is not None and self.duration_s is not None:
+            # Slots are handed out strictly before the end, so rate * seconds is the ceiling.
+            by_rate = math.ceil(rate * total_s)
+        by_count: int | None = None
+        if self.requests is not None:
+            # --requests counts measured requests; a warm-up adds what it sends in its seconds.
+            warmup = math.ceil(rate * self.warmup_s) if rate is not None else (0 if not self.warmup_s else None)
+            by_count = self.requests + warmup if warmup is not None else None
+        bounds = [bound for bound in (by_rate, by_count) if bound is not None]
+        requests = min(bounds) if bounds else None
+        per_request_out = _ceiling(self.workload.output_tokens)
+        return RunBudget(
+            requests=requests,
+            output_tokens=requests * per_request_out if requests is not None else None,
+            # A prompts file sets its own prompt lengths (and may set max_tokens per prompt).
+            input_tokens_per_request=None if self.workload.prompts_file else _ceiling(self.workload.input_tokens),
+            output_tokens_per_request=per_request_out,
+            seconds=total_s if self.duration_s is not None else None,
+        )
 
     @property
     def open_loop(self) -> bool:

@@ -137,27 +137,18 @@ def run_load(
 
 
 def _announce(plan: LoadPlan) -> str:
+    """What the run will do and the most it may spend, said before anything is sent."""
     bounds = []
     if plan.duration_s is not None:
         bounds.append(f"{plan.duration_s:g} s")
     if plan.requests is not None:
         bounds.append(f"{plan.requests} requests")
-    budget = ""
-    if plan.rate is not None and plan.duration_s is not None:
-        expected = round(plan.rate * (plan.duration_s + plan.warmup_s))
-        if plan.requests is not None:
-            expected = min(expected, plan.requests)
-        tokens = expected * plan.workload.output_tokens.mean
-        budget = f"; about {expected} requests and {tokens} output tokens"
-    elif plan.requests is not None:
-        budget = f"; at most {plan.requests} measured requests"
-    elif not plan.embedded:
-        budget = "; no request cap (the duration bounds it: add --requests N to cap requests and tokens)"
     workers = f", {plan.workers} worker process(es)" if plan.workers else ""
     warmup = f" after a {plan.warmup_s:g} s warm-up" if plan.warmup_s else ""
+    ceiling = f", at most {plan.max_rate:g} requests/s" if plan.max_rate is not None else ""
     return (
-        f"load {plan.scenario} on {plan.base_url} model {plan.model}: {plan.load_model}{workers}, "
-        f"{' or '.join(bounds)}{warmup}{budget}"
+        f"load {plan.scenario} on {plan.base_url} model {plan.model}: {plan.load_model}{ceiling}{workers}, "
+        f"{' or '.join(bounds)}{warmup}; budget: {plan.budget().describe()}"
     )
 
 
