@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,7 +63,39 @@ _TIMEOUT = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+def _secrets_in_play(argv: list[str]) -> list[str]:
+    """Every key this process was given: --api-key values (both spellings) and the environment's."""
+    found = [api_key_from_env()]
+    for index, arg in enumerate(argv):
+        if arg == "--api-key" and index + 1 < len(argv):
+            found.append(argv[index + 1])
+        elif arg.startswith("--api-key="):
+            found.append(arg.partition("=")[2])
+    return [key for key in found if key]
+
+
+class _GuardedGroup(click.Group):
+    """Turns an unexpected exception (a harness bug) into exit code 3 and a traceback with every key
+    scrubbed: Python's own handler would print the exception's text as it is, key included."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            redactor = Redactor(_secrets_in_play(sys.argv))
+            trace = "".join(traceback.format_exception(exc))
+            click.echo(redactor.text(trace), err=True)
+            click.echo(
+                f"llmconform: internal error ({type(exc).__name__}); this is a bug in llmconform, please report "
+                "it with the traceback above (keys are redacted)",
+                err=True,
+            )
+            sys.exit(ExitCode.HARNESS)
+
+
+@click.group(cls=_GuardedGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="llmconform")
 def main() -> None:
     """Contract-conformance and load-testing harness for LLM APIs (OpenAI, Claude, Gemini, Responses)."""

@@ -24,7 +24,6 @@ from tests.servers.stalling_server import KEY, MODEL, StallingServer
 from llmconform.load.tally import PERCENTILES
 
 CLI = [sys.executable, "-m", "llmconform.cli"]
-SECRET = "sk-load-Recognisable-Secret-5151"
 FAST_MOCK = ["--mock-ttft-ms", "5", "--mock-itl-ms", "2"]
 
 
@@ -145,19 +144,6 @@ def test_every_answer_is_checked_under_load(tmp_path: Path) -> None:
     assert report["latency_ms"]["ttft"]["count"] == total, "answers that broke the contract are still timed"
     assert report["findings"] and report["findings"][0]["rule"] == "usage_total_is_sum"
     assert report["verdict"] == "failed"
-
-
-def test_the_key_never_reaches_a_report_or_the_console(tmp_path: Path) -> None:
-    from llmconform.mock import MockConfig, MockServer
-
-    with MockServer(MockConfig(api_key=SECRET, ttft_ms=5, itl_ms=2)) as server:
-        result = run_load(
-            "--base-url", server.base_url, "--users", "2", "--duration", "1.5", "--warmup", "0",
-            "--report-dir", str(tmp_path), env={"LLMCONFORM_API_KEY": SECRET},
-        )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    for text in (result.stdout, result.stderr, *(p.read_text() for p in tmp_path.rglob("*") if p.is_file())):
-        assert SECRET not in text
 
 
 def _stall_run(tmp_path: Path, *load_args: str) -> dict[str, Any]:
