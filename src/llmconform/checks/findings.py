@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from llmconform.checks.registry import REGISTRY, Rule, Severity, Violation, Warn
@@ -44,6 +44,8 @@ class Results:
     notes: list[str] = field(default_factory=list)
     max_findings_per_rule: int = 20
     _per_rule_findings: dict[str, int] = field(default_factory=dict)
+    # Called with every violation as it is recorded (also those beyond max_findings_per_rule).
+    on_finding: Callable[[Finding], None] | None = None
 
     def count(self, rule_id: str) -> RuleCount:
         if rule_id not in self.counts:
@@ -91,6 +93,8 @@ class Results:
         self.judge(rule, [Warn(message)] if severity is Severity.WARNING else [message], exchange)
 
     def _add(self, finding: Finding) -> None:
+        if self.on_finding is not None:
+            self.on_finding(finding)
         seen = self._per_rule_findings.get(finding.rule, 0)
         self._per_rule_findings[finding.rule] = seen + 1
         if seen < self.max_findings_per_rule:

@@ -35,6 +35,7 @@ from llmconform.families.chat import (
 )
 from llmconform.mock import MockServer
 from llmconform.redact import Redactor
+from llmconform.report.check_journal import CheckJournal
 from llmconform.spec import load_document
 
 
@@ -171,6 +172,7 @@ def run_check(
         config=config.model_dump(mode="json", exclude={"target": {"api_key"}, "mock": {"api_key"}}),
     )
     run.results = Results()
+    journal: CheckJournal | None = None
     mock: MockServer | None = None
     client: TargetClient | None = None
     session: Session | None = None
@@ -201,7 +203,9 @@ def run_check(
         )
         plan = make_plan(config, resolve_model=not model)
         run.planned_requests = plan.total
-        session = Session(client, run.results, Budget(config.budget), model, exchange_rules(), on_sent)
+        journal = CheckJournal(config.report_dir, redactor)
+        run.results.on_finding = journal.finding
+        session = Session(client, run.results, Budget(config.budget), model, exchange_rules(), _both(journal, on_sent))
         budget_text = "unlimited (embedded mock)" if config.budget is None else f"at most {config.budget} requests"
         say(f"Target {run.target}; plan: {plan.describe()}; budget: {budget_text}")
         _run_phases(config, session, plan, say, on_phase)
@@ -230,6 +234,8 @@ def run_check(
         )
         run.partial = True
     finally:
+        if journal is not None:
+            journal.close()
         if session is not None:
             run.sent_requests = session.exchanges_sent
         if client is not None:
@@ -239,6 +245,17 @@ def run_check(
         run.duration_s = round(time.perf_counter() - started, 3)
         run.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return run, redactor
+
+
+def _both(journal: CheckJournal, on_sent: Callable[[Exchange], None] | None) -> Callable[[Exchange], None]:
+    """Journal every exchange, then tell the caller (the progress bar)."""
+
+    def sent(exchange: Exchange) -> None:
+        journal.exchange(exchange)
+        if on_sent is not None:
+            on_sent(exchange)
+
+    return sent
 
 
 def _fix_hint(exc: Exception) -> str:

@@ -1,9 +1,12 @@
 """The master side of a load run: merges what the processes measured and writes it down as it comes.
 
-Records are appended to ``requests.csv`` as batches arrive (a crash loses at most the requests in
-flight); a small progress file is rewritten every second for the live console view of
-``llmconform load``; at the end the merged tally goes to ``measurements.json``, which the parent
-turns into load.json and the HTML report.
+Records are appended to ``requests.csv`` as they complete: the local process writes each one at once;
+workers append theirs to their own ``requests.worker-N.csv`` journal as they complete and ship them to
+the master every second, which appends them to ``requests.csv``. So a crash of any process loses at
+most the requests in flight. After a clean run the journals are redundant and removed; after a partial
+one they stay, holding what the master may not have received. A small progress file is rewritten
+every second for the live console view of ``llmconform load``; at the end the merged tally goes to
+``measurements.json``, which the parent turns into load.json and the HTML report.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from llmconform.load.measure import CSV_COLUMNS
 from llmconform.load.plan import LoadPlan
 from llmconform.load.tally import Tally
 
-__all__ = ["MEASUREMENTS_FILE", "PROGRESS_FILE", "RECORDS_FILE", "Collector"]
+__all__ = ["MEASUREMENTS_FILE", "PROGRESS_FILE", "RECORDS_FILE", "WORKER_JOURNALS", "Collector", "RowJournal"]
 
 RECORDS_FILE = "requests.csv"
+# Each worker's own append-only copy of its records (see the module docstring).
+WORKER_JOURNALS = "requests.worker-*.csv"
 PROGRESS_FILE = ".progress.json"
 MEASUREMENTS_FILE = "measurements.json"
 
@@ -45,6 +50,12 @@ class Collector:
         self._csv.writerow(CSV_COLUMNS)
         self._csv_file.flush()
         self.written = False
+
+    def write_row(self, row: list[Any]) -> None:
+        """Append one record as soon as it completes (the local process's path, no batching)."""
+        self._csv.writerow(row)
+        self._csv_file.flush()
+        self.records += 1
 
     def receive(self, drained: dict[str, Any], *, final: bool = False) -> None:
         """Take one drain (rows + tally delta) from a process; ``final`` when that process is done."""
@@ -109,6 +120,22 @@ class Collector:
         }
         _write_atomic(path, json.dumps(data))
         return path
+
+
+class RowJournal:
+    """A worker's append-only CSV of its own records, one flushed line per completed request."""
+
+    def __init__(self, directory: Path, process_index: int) -> None:
+        self.path = directory / WORKER_JOURNALS.replace("*", str(process_index))
+        self._file = self.path.open("a", newline="", encoding="utf-8")
+        self._csv = csv.writer(self._file)
+        if self._file.tell() == 0:
+            self._csv.writerow(CSV_COLUMNS)
+        self._file.flush()
+
+    def write(self, row: list[Any]) -> None:
+        self._csv.writerow(row)
+        self._file.flush()
 
 
 def _write_atomic(path: Path, text: str) -> None:

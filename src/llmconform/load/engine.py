@@ -32,7 +32,7 @@ from llmconform.families.chat import (
     pick_chat_model,
     pick_embedding_model,
 )
-from llmconform.load.collector import MEASUREMENTS_FILE, PROGRESS_FILE, RECORDS_FILE
+from llmconform.load.collector import MEASUREMENTS_FILE, PROGRESS_FILE, RECORDS_FILE, WORKER_JOURNALS
 from llmconform.load.plan import LoadPlan
 from llmconform.mock import MockConfig, MockServer
 
@@ -172,6 +172,8 @@ def run_locust(
     directory.mkdir(parents=True, exist_ok=True)
     for stale in (MEASUREMENTS_FILE, PROGRESS_FILE, RECORDS_FILE):
         (directory / stale).unlink(missing_ok=True)
+    for journal in directory.glob(WORKER_JOURNALS):
+        journal.unlink()
     plan_json = plan.model_dump_json()
     env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV}
     if api_key:
@@ -246,7 +248,11 @@ def run_locust(
     if measurements is None:
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
         raise LoadRunFailed(f"locust ended (exit {master.returncode}) without measurements; its log ends:\n{tail}")
-    return LocustRun(measurements, interrupted or bool(measurements.get("partial")), master.returncode, log_path)
+    partial = interrupted or bool(measurements.get("partial"))
+    if not partial:  # every worker's final drain arrived: requests.csv holds all their journals hold
+        for journal in directory.glob(WORKER_JOURNALS):
+            journal.unlink()
+    return LocustRun(measurements, partial, master.returncode, log_path)
 
 
 def _reap(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from llmconform.checks.engine import check_exchange, exchange_rules
@@ -30,8 +31,20 @@ __all__ = ["ProcessHarness"]
 class ProcessHarness:
     """The load state of one locust process (the local runner, or one worker)."""
 
-    def __init__(self, plan: LoadPlan, process_index: int = 0, process_count: int = 1) -> None:
+    def __init__(
+        self,
+        plan: LoadPlan,
+        process_index: int = 0,
+        process_count: int = 1,
+        *,
+        on_row: Callable[[list[Any]], None] | None = None,
+        ship_rows: bool = True,
+    ) -> None:
+        """``on_row`` gets each CSV row the moment its request completes; ``ship_rows`` keeps the rows for
+        ``drain`` too (a worker ships them to the master; the local process has written them already)."""
         self.plan = plan
+        self._on_row = on_row
+        self._ship_rows = ship_rows
         self.process_index = process_index
         # A worker started by hand has the key in its own environment; the embedded mock's key is public.
         self.api_key = os.environ.get(API_KEY_ENV) or (DEFAULT_API_KEY if plan.embedded else None)
@@ -84,7 +97,11 @@ class ProcessHarness:
                     }
                 )
         self.tally.add(record)
-        self.rows.append(csv_row(record))
+        row = csv_row(record)
+        if self._on_row is not None:
+            self._on_row(row)
+        if self._ship_rows:
+            self.rows.append(row)
         return record
 
     def drain(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -22,7 +23,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from llmconform.load.collector import Collector
+from llmconform.load.collector import Collector, RowJournal
 from llmconform.load.harness import ProcessHarness
 from llmconform.load.plan import LoadPlan
 
@@ -78,8 +79,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
 
         runner.register_message(_DRAIN_MESSAGE, on_drain)
     elif isinstance(runner, LocalRunner):
-        _COLLECTORS[id(environment)] = Collector(plan, expected_processes=1)
-        _HARNESSES[id(environment)] = ProcessHarness(plan, 0, 1)
+        collector = Collector(plan, expected_processes=1)
+        _COLLECTORS[id(environment)] = collector
+        _HARNESSES[id(environment)] = ProcessHarness(plan, 0, 1, on_row=collector.write_row, ship_rows=False)
 
 
 @events.test_start.add_listener
@@ -89,7 +91,13 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         plan = _plan(environment)
         if plan is None:
             return
-        harness = ProcessHarness(plan, runner.worker_index, plan.process_count)
+        # A worker on this machine keeps its own journal in the report directory; one started by hand
+        # elsewhere (no such directory there) only ships its rows.
+        directory = Path(plan.report_dir)
+        journal = RowJournal(directory, runner.worker_index) if directory.is_dir() else None
+        harness = ProcessHarness(
+            plan, runner.worker_index, plan.process_count, on_row=journal.write if journal is not None else None
+        )
         _HARNESSES[id(environment)] = harness
         harness.start()
 

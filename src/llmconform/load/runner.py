@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmconform import versions
+from llmconform.load.collector import WORKER_JOURNALS
 from llmconform.load.engine import (
     EMBEDDING_SCENARIOS,
     LoadRunFailed,
@@ -111,6 +112,12 @@ def run_load(
     if request.calibrate and not run.interrupted:
         calibration = calibrate(plan, run, say=say)
     notes = ["interrupted: the report holds what completed"] if run.interrupted else []
+    journals = sorted(path.name for path in Path(plan.report_dir).glob(WORKER_JOURNALS))
+    if journals:
+        notes.append(
+            f"{', '.join(journals)} hold every request the workers completed, also those whose last batch "
+            "did not reach the master's requests.csv"
+        )
     document = load_document(
         plan,
         run.measurements,
