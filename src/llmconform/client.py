@@ -1,8 +1,9 @@
 """The HTTP client every part uses to talk to a target, producing Exchanges.
 
 It wraps one ``httpx.Client`` and adds what httpx leaves to the caller: a hard per-request
-deadline (a server dripping one byte a second never trips a read timeout), a cap on body size,
-incremental SSE decoding with an arrival time per event, and the mapping of transport failures to
+deadline (a server dripping one byte a second never trips a read timeout), a cap on body size
+counted on the decoded bytes (a gzip bomb stops inflating at the cap), incremental SSE decoding with
+an arrival time per event, and the mapping of transport failures to
 :class:`~llmconform.exchange.TransportError` classes instead of exceptions.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,10 @@ import orjson
 from llmconform import __version__
 from llmconform.exchange import Exchange, StreamEvent, TransportError
 from llmconform.families import request_headers as family_headers
-from llmconform.sse import SSEDecoder, SSEError
+from llmconform.sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder, SSEError
+
+# The content codings both clients undo (ContentDecoder); check asks for exactly these.
+ACCEPT_ENCODING = "gzip, deflate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +36,7 @@ class ClientLimits:
     read_timeout_s: float = 60.0
     deadline_s: float = 120.0
     max_body_bytes: int = 32 * 1024 * 1024
-    max_line_bytes: int = 8 * 1024 * 1024
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
 
 class TargetClient:
@@ -52,7 +57,7 @@ class TargetClient:
             timeout=httpx.Timeout(
                 self.limits.read_timeout_s, connect=self.limits.connect_timeout_s, pool=self.limits.deadline_s
             ),
-            headers={"user-agent": f"llmconform/{__version__}"},
+            headers={"user-agent": f"llmconform/{__version__}", "accept-encoding": ACCEPT_ENCODING},
             follow_redirects=False,
         )
 
@@ -93,7 +98,8 @@ class TargetClient:
             request_headers["content-type"] = "application/json"
         if headers:
             request_headers.update({k.lower(): v for k, v in headers.items()})
-        url = self.base_url + path
+        # An absolute URL (a media URL a target answered, often on another host) is fetched as given.
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
         exchange = Exchange(
             family=family,
             operation=operation,
@@ -140,7 +146,7 @@ class TargetClient:
     def _read_body(self, response: httpx.Response, exchange: Exchange, deadline: float) -> None:
         parts: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():
+        for chunk in _decoded(response, self.limits.max_body_bytes):
             size += len(chunk)
             exchange.received_bytes = size
             if size > self.limits.max_body_bytes:
@@ -154,13 +160,14 @@ class TargetClient:
                 exchange.body = b"".join(parts)
                 raise ReadAborted(TransportError.TIMEOUT, f"response not complete after {self.limits.deadline_s} s")
         exchange.body = b"".join(parts)
+        exchange.invalid_utf8 = is_text(exchange.content_type) and not is_utf8(exchange.body)
 
     def _read_stream(self, response: httpx.Response, exchange: Exchange, start: float, deadline: float) -> None:
         recorder = StreamRecorder(
             exchange, start, max_body_bytes=self.limits.max_body_bytes, max_line_bytes=self.limits.max_line_bytes
         )
         try:
-            for chunk in response.iter_bytes():
+            for chunk in _decoded(response, self.limits.max_body_bytes):
                 recorder.feed(chunk)
                 if time.perf_counter() > deadline:
                     raise ReadAborted(TransportError.TIMEOUT, f"stream not complete after {self.limits.deadline_s} s")
@@ -224,6 +231,114 @@ class StreamRecorder:
             self.exchange.body = b"".join(self.raw)
         self.exchange.invalid_utf8 = self.decoder.invalid_utf8
         self.exchange.sse_empty_dispatches = list(self.decoder.empty_dispatches_by_openai_sdk)
+
+
+def is_text(media_type: str) -> bool:
+    """Whether a body of ``media_type`` is text (JSON, text/*, or undeclared); audio, images and video are not."""
+    return (
+        not media_type
+        or media_type.startswith("text/")
+        or media_type == "application/json"
+        or (media_type.endswith("+json"))
+    )
+
+
+def is_utf8(data: bytes) -> bool:
+    """Whether a complete body is valid UTF-8 (JSON exchanged between systems must be: RFC 8259 section 8.1)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _decoded(response: httpx.Response, max_bytes: int) -> Iterator[bytes]:
+    """The body's bytes as they arrive, content coding undone by :class:`ContentDecoder` (not by httpx)."""
+    decoder = ContentDecoder(response.headers.get("content-encoding", ""), max_bytes)
+    for raw in response.iter_raw():
+        yield from decoder.decode(raw)
+    if tail := decoder.flush():
+        yield tail
+
+
+class ContentDecoder:
+    """Undoes a response's Content-Encoding (gzip or deflate) as its bytes arrive, never inflating past a limit.
+
+    httpx and geventhttpclient inflate each network read whole: 64 KiB of a gzip bomb become 64 MiB in
+    memory before a size cap can look at them. Here zlib's ``max_length`` inflates a read in pieces of at
+    most ``PIECE_BYTES`` (so a caller can check its deadline between them: a few KiB on the wire can be
+    seconds of SSE decoding) and stops one byte past ``max_bytes``, which ends the read as too_large. An
+    unknown coding (one the client never asked for) or a corrupt or unfinished compressed body ends it as
+    decode. Identity bodies pass through untouched.
+    """
+
+    PIECE_BYTES = 256 * 1024
+
+    def __init__(self, content_encoding: str, max_bytes: int) -> None:
+        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip().lower() not in ("", "identity")]
+        self.coding = codings[0] if len(codings) == 1 else ", ".join(codings)
+        self.max_bytes = max_bytes
+        self.produced = 0
+        self._raw_deflate_tried = False
+        self._inflater: Any = None  # zlib's Decompress type is not importable for annotations
+        if not codings:
+            return
+        if self.coding in ("gzip", "x-gzip"):
+            self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self.coding == "deflate":
+            self._inflater = zlib.decompressobj()
+        else:
+            raise ReadAborted(
+                TransportError.DECODE,
+                f"the body has Content-Encoding {content_encoding!r}; only one of {ACCEPT_ENCODING} can be decoded",
+            )
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        """Inflate one network read, piece by piece; raise ReadAborted past the limit or on a corrupt body."""
+        if self._inflater is None:
+            if data:
+                yield data
+            return
+        while data:
+            out = self._inflate(data, min(self.PIECE_BYTES, self.max_bytes - self.produced + 1))
+            self.produced += len(out)
+            if self.produced > self.max_bytes:
+                raise ReadAborted(
+                    TransportError.TOO_LARGE,
+                    f"the {self.coding}-encoded body inflated past {self.max_bytes} bytes (a compression bomb?); "
+                    "raise max_body_bytes if expected",
+                )
+            if out:
+                yield out
+            data = self._inflater.unconsumed_tail
+
+    def _inflate(self, data: bytes, max_length: int) -> bytes:
+        try:
+            out: bytes = self._inflater.decompress(data, max_length)
+        except zlib.error as exc:
+            if self.coding != "deflate" or self.produced or self._raw_deflate_tried:
+                raise ReadAborted(TransportError.DECODE, f"cannot decode the {self.coding} body: {exc}") from exc
+            # "deflate" is the zlib format (RFC 9110 section 8.4.1.2), but some servers send raw deflate.
+            self._raw_deflate_tried = True
+            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self._inflate(data, max_length)
+        return out
+
+    def flush(self) -> bytes:
+        """The body ended: return what the inflater still held; a compressed body must be complete."""
+        if self._inflater is None:
+            return b""
+        out: bytes = self._inflater.flush()
+        self.produced += len(out)
+        if self.produced > self.max_bytes:
+            raise ReadAborted(
+                TransportError.TOO_LARGE,
+                f"the {self.coding}-encoded body inflated past {self.max_bytes} bytes;"
+                " raise max_body_bytes if expected",
+            )
+        if not self._inflater.eof:
+            raise ReadAborted(TransportError.DECODE, f"the {self.coding} body ended before its end marker (cut short)")
+        return out
 
 
 def _encode_json(value: Any) -> bytes:

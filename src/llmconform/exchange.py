@@ -54,7 +54,8 @@ class Exchange:
     status: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-    # Bytes of the response body received (the load client keeps a stream's events, not its raw bytes).
+    # Bytes of the response body received, counted after content decoding (gzip, deflate), the count
+    # max_body_bytes limits (the load client keeps a stream's events, not its raw bytes).
     received_bytes: int = 0
     events: list[StreamEvent] | None = None
     started_at: float = 0.0
@@ -62,6 +63,7 @@ class Exchange:
     ttfb_s: float | None = None
     error: str | None = None
     error_kind: TransportError | None = None
+    # The body (unary) or stream held bytes that are not UTF-8.
     invalid_utf8: bool = False
     incomplete_trailing_event: bool = False
     # Blank lines where the openai Python SDK dispatches an empty event (see llmconform.sse): the number
@@ -94,7 +96,7 @@ class Exchange:
         if "json" not in self.cache:
             try:
                 self.cache["json"] = (json.loads(self.body), None)
-            except (ValueError, UnicodeDecodeError) as exc:
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
                 self.cache["json"] = (None, ValueError(f"body is not valid JSON: {exc}"))
         value, error = self.cache["json"]
         if error is not None:

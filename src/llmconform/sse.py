@@ -15,6 +15,9 @@ ends). It implements the WHATWG HTML "event stream" interpretation
 * an event not terminated by an empty line when the stream ends is discarded (reported by
   :meth:`SSEDecoder.close`).
 
+Errors: :class:`SSEError` (a ValueError) is the only exception ``feed`` and ``close`` raise, for a line longer
+than ``max_line_bytes``; any other bytes decode (invalid UTF-8 as U+FFFD, flagged in ``invalid_utf8``).
+
 It also notes where a widespread client departs from the standard: the openai Python SDK (3.x,
 ``_streaming.SSEDecoder``) dispatches an event with empty data at a blank line that ends a block with
 ``event:`` or ``retry:`` but no ``data:``, and at every blank line once any ``id:`` was seen

@@ -7,7 +7,6 @@ They apply alike to unary and streamed answers (a stream is judged on its assemb
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ import jsonschema
 from llmconform.checks.registry import Severity, Violation, Warn, exchange_rule
 from llmconform.exchange import Exchange
 from llmconform.families.chat import ChoiceView, chat_view, is_chat_answer
+from llmconform.families.reading import as_list, parse_json
 from llmconform.json_numbers import as_int
 
 _MAX_KEYS = ("max_completion_tokens", "max_tokens")
@@ -216,7 +216,7 @@ def logprob_values_valid(exchange: Exchange) -> Iterator[Violation]:
             if not isinstance(entry, dict):
                 continue
             values = [entry.get("logprob")] + [
-                t.get("logprob") for t in entry.get("top_logprobs") or [] if isinstance(t, dict)
+                t.get("logprob") for t in as_list(entry.get("top_logprobs")) if isinstance(t, dict)
             ]
             for value in values:
                 if not isinstance(value, int | float) or isinstance(value, bool) or value > 0:
@@ -295,7 +295,7 @@ def tool_call_shape(exchange: Exchange) -> Iterator[Violation]:
                 )
             elif not truncated:
                 try:
-                    json.loads(call.arguments)
+                    parse_json(call.arguments)
                 except ValueError as exc:
                     yield f"{where}: Expected: arguments that parse as JSON. Received: {call.arguments!r:.80} ({exc})"
 
@@ -322,7 +322,8 @@ def _named_tool(exchange: Exchange) -> str | None:
 
 def _tool_names(exchange: Exchange) -> set[str]:
     names = set()
-    for tool in exchange.request_body.get("tools") or []:
+    tools = exchange.request_body.get("tools")
+    for tool in tools if isinstance(tools, list) else []:
         function = tool.get("function") if isinstance(tool, dict) else None
         if isinstance(function, dict) and isinstance(function.get("name"), str):
             names.add(function["name"])
@@ -386,7 +387,7 @@ def json_mode_content_parses(exchange: Exchange) -> Iterator[Violation]:
     """
     for choice in _finished_text(exchange):
         try:
-            json.loads(choice.text or "")
+            parse_json(choice.text or "")
         except ValueError as exc:
             yield f"choice {choice.index}: Expected: JSON content. Received: {choice.text!r:.100} ({exc})"
 
@@ -411,7 +412,7 @@ def json_schema_content_valid(exchange: Exchange) -> Iterator[Violation]:
     strict = spec.get("strict") is True
     for choice in _finished_text(exchange):
         try:
-            instance = json.loads(choice.text or "")
+            instance = parse_json(choice.text or "")
         except ValueError:
             continue  # json_mode_content_parses reports it
         try:

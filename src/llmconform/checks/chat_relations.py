@@ -85,9 +85,9 @@ def stream_matches_unary(unary: Exchange, stream: Exchange, deterministic: bool)
     yield from streamed_usage_matches(u.usage, s.usage, keys)
     if not deterministic:
         return
-    by_index = {c.index: c for c in s.choices}
+    by_index = {repr(c.index): c for c in s.choices}  # by repr: an index may be any JSON value, a list too
     for choice in u.choices:
-        other = by_index.get(choice.index)
+        other = by_index.get(repr(choice.index))
         if other is None:
             yield f"choice {choice.index}: Expected: the choice in the stream too. Received: missing"
             continue

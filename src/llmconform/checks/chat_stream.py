@@ -173,7 +173,7 @@ def stream_tool_call_deltas(exchange: Exchange) -> Iterator[Violation]:
         if any(call.index is None for call in choice.tool_calls):
             yield f"choice {choice.index}: Expected: an integer index on every tool-call fragment. Received: none"
         ids = [call.id for call in choice.tool_calls if call.id is not None]
-        if len(ids) != len(set(ids)):
+        if len(ids) != len({repr(i) for i in ids}):  # by repr: an id may be any JSON value, a list too
             yield f"choice {choice.index}: Expected: distinct tool-call ids per index. Received: {ids}"
         for call in choice.tool_calls:
             if len(call.ids_seen) > 1:

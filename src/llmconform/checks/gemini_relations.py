@@ -97,9 +97,9 @@ def gemini_stream_matches_unary(unary: Exchange, stream: Exchange, deterministic
                 yield f"Expected: stream {key} == unary {u.usage.get(key)!r}. Received: {s.usage.get(key)!r}"
     if not deterministic:
         return
-    by_index = {c.index: c for c in s.candidates}
+    by_index = {repr(c.index): c for c in s.candidates}  # by repr: an index may be any JSON value, a list too
     for candidate in u.candidates:
-        other = by_index.get(candidate.index)
+        other = by_index.get(repr(candidate.index))
         if other is None:
             yield f"candidate {candidate.index}: Expected: the candidate in the stream too. Received: missing"
             continue

@@ -138,7 +138,7 @@ class _Machine:
         if self.state != "block" or index != self.open:
             self.problems.append(f"{where}: Expected: a stop for the open block. Received: a stop for block {index!r}")
             return
-        if self.open_deltas == 0 and self.open_type in _DELTAS_OF_BLOCK:
+        if self.open_deltas == 0 and str(self.open_type) in _DELTAS_OF_BLOCK:
             self.problems.append(Warn(f"{where}: the {self.open_type} block {index!r} got no content_block_delta"))
         self.state = "message"
 

@@ -14,7 +14,14 @@ from typing import Any
 
 from llmconform.exchange import Exchange
 from llmconform.families.answer import Answer
-from llmconform.families.reading import AnswerPredicates, as_list, cached_view, event_payload, read_json_object
+from llmconform.families.reading import (
+    AnswerPredicates,
+    TextJoiner,
+    as_list,
+    cached_view,
+    event_payload,
+    read_json_object,
+)
 from llmconform.json_numbers import as_int
 
 FAMILY = "chat"
@@ -219,6 +226,7 @@ def _unary_view(exchange: Exchange) -> ChatView:
 def _stream_view(exchange: Exchange) -> ChatView:
     view = ChatView(stream=True)
     choices: dict[Any, ChoiceView] = {}
+    joiner = TextJoiner()
     events = exchange.events or []
     for position, event in enumerate(events):
         chunk = ChunkView(position=position, at_s=event.at_s, data=event.data)
@@ -241,19 +249,20 @@ def _stream_view(exchange: Exchange) -> ChatView:
                 continue
             text = _delta_text(raw)
             if text:
-                chunk.text += text
+                chunk.text += text  # a chunk's own few deltas
             index = raw.get("index")
             key = index if isinstance(index, int) else repr(index)
             choice = choices.get(key)
             if choice is None:
                 choice = ChoiceView(index=index)
                 choices[key] = choice
-            _merge_delta(choice, raw)
+            _merge_delta(choice, raw, joiner)
+    joiner.join()
     view.choices = list(choices.values())
     return view
 
 
-def _merge_delta(choice: ChoiceView, raw: dict[str, Any]) -> None:
+def _merge_delta(choice: ChoiceView, raw: dict[str, Any], joiner: TextJoiner) -> None:
     delta = raw.get("delta")
     finished_before = choice.finish_count > 0
     if isinstance(delta, dict):
@@ -266,23 +275,25 @@ def _merge_delta(choice: ChoiceView, raw: dict[str, Any]) -> None:
         if isinstance(content, str):
             if finished_before and content:
                 choice.content_after_finish = True
-            choice.text = (choice.text or "") + content
+            joiner.append(choice, "text", content)
         for fragment in as_list(delta.get("tool_calls")):
             if isinstance(fragment, dict):
                 if finished_before:
                     choice.content_after_finish = True
-                _merge_tool_fragment(choice, fragment)
+                _merge_tool_fragment(choice, fragment, joiner)
     logprobs = raw.get("logprobs")
     if logprobs is not None:
         choice.logprobs = logprobs
         if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
-            choice.logprob_entries = (choice.logprob_entries or []) + list(logprobs["content"])
+            if choice.logprob_entries is None:
+                choice.logprob_entries = []
+            choice.logprob_entries.extend(logprobs["content"])
     if raw.get("finish_reason") is not None:
         choice.finish_count += 1
         choice.finish_reason = raw["finish_reason"]
 
 
-def _merge_tool_fragment(choice: ChoiceView, fragment: dict[str, Any]) -> None:
+def _merge_tool_fragment(choice: ChoiceView, fragment: dict[str, Any], joiner: TextJoiner) -> None:
     index = fragment.get("index")
     call: ToolCallView | None = None
     if isinstance(index, int):
@@ -303,10 +314,10 @@ def _merge_tool_fragment(choice: ChoiceView, fragment: dict[str, Any]) -> None:
             call.name = (call.name or "") + function["name"] if isinstance(function["name"], str) else function["name"]
         arguments = function.get("arguments")
         if isinstance(arguments, str):
-            call.arguments = (
-                (call.arguments or "") + arguments if isinstance(call.arguments, str | None) else call.arguments
-            )
+            if isinstance(call.arguments, str | None):
+                joiner.append(call, "arguments", arguments)
         elif arguments is not None:
+            joiner.flush(call, "arguments")
             call.arguments = arguments
 
 

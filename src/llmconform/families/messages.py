@@ -21,7 +21,14 @@ import orjson
 
 from llmconform.exchange import Exchange
 from llmconform.families.answer import Answer
-from llmconform.families.reading import AnswerPredicates, as_list, cached_view, read_json_object
+from llmconform.families.reading import (
+    AnswerPredicates,
+    TextJoiner,
+    as_list,
+    cached_view,
+    parse_json,
+    read_json_object,
+)
 from llmconform.json_numbers import as_int
 
 FAMILY = "messages"
@@ -246,29 +253,31 @@ def _unary_view(exchange: Exchange) -> MessagesView:
 def _stream_view(exchange: Exchange) -> MessagesView:
     view = MessagesView(stream=True)
     by_index: dict[Any, BlockView] = {}
+    joiner = TextJoiner()
     for position, event in enumerate(exchange.events or []):
         item = EventView(position=position, at_s=event.at_s, name=event.event, data=event.data)
         view.events.append(item)
         try:
-            item.payload = json.loads(event.data)
+            item.payload = parse_json(event.data)
         except ValueError as exc:
             item.error = f"event #{position} ({event.event}) data is not JSON: {exc}"
             continue
         if not isinstance(item.payload, dict):
             item.error = f"event #{position} ({event.event}) data is JSON {type(item.payload).__name__}, not an object"
             continue
-        _apply_event(view, by_index, item)
+        _apply_event(view, by_index, item, joiner)
+    joiner.join()
     for block in view.blocks:
         if block.type == "tool_use" and block.partial_json is not None:
             try:
-                block.input = json.loads(block.partial_json) if block.partial_json else block.input
+                block.input = parse_json(block.partial_json) if block.partial_json else block.input
             except ValueError as exc:
                 block.input_error = f"the input_json_delta fragments do not form JSON: {exc}"
     view.usage = _final_usage(view)
     return view
 
 
-def _apply_event(view: MessagesView, by_index: dict[Any, BlockView], item: EventView) -> None:
+def _apply_event(view: MessagesView, by_index: dict[Any, BlockView], item: EventView, joiner: TextJoiner) -> None:
     payload = item.payload
     kind = payload.get("type")
     if kind == "message_start":
@@ -289,7 +298,7 @@ def _apply_event(view: MessagesView, by_index: dict[Any, BlockView], item: Event
         view.blocks.append(block)
         by_index[_key(block.index)] = block
     elif kind == "content_block_delta":
-        _apply_delta(view, by_index, item)
+        _apply_delta(view, by_index, item, joiner)
     elif kind == "content_block_stop":
         stopped = by_index.get(_key(payload.get("index")))
         if stopped is not None:
@@ -314,7 +323,7 @@ def _key(index: Any) -> Any:
 _BLOCK_OF_DELTA = {"text_delta": "text", "input_json_delta": "tool_use", "thinking_delta": "thinking"}
 
 
-def _apply_delta(view: MessagesView, by_index: dict[Any, BlockView], item: EventView) -> None:
+def _apply_delta(view: MessagesView, by_index: dict[Any, BlockView], item: EventView, joiner: TextJoiner) -> None:
     payload = item.payload
     index = payload.get("index")
     delta = payload.get("delta")
@@ -329,13 +338,13 @@ def _apply_delta(view: MessagesView, by_index: dict[Any, BlockView], item: Event
     block.deltas += 1
     block.delta_types.append(kind)
     if kind == "text_delta" and isinstance(delta.get("text"), str):
-        block.text += delta["text"]
+        joiner.append(block, "text", delta["text"])
         item.text = delta["text"]
     elif kind == "thinking_delta" and isinstance(delta.get("thinking"), str):
-        block.text += delta["thinking"]
+        joiner.append(block, "text", delta["thinking"])
         item.text = delta["thinking"]
     elif kind == "input_json_delta" and isinstance(delta.get("partial_json"), str):
-        block.partial_json = (block.partial_json or "") + delta["partial_json"]
+        joiner.append(block, "partial_json", delta["partial_json"])
         item.text = delta["partial_json"]
 
 

@@ -15,9 +15,62 @@ from typing import Any, TypeVar
 
 from llmconform.exchange import Exchange
 
-__all__ = ["AnswerPredicates", "as_list", "cached_view", "event_payload", "read_json_array", "read_json_object"]
+__all__ = [
+    "AnswerPredicates",
+    "TextJoiner",
+    "as_list",
+    "cached_view",
+    "event_payload",
+    "parse_json",
+    "read_json_array",
+    "read_json_object",
+]
 
 _Json = TypeVar("_Json", dict[str, Any], list[Any])
+
+
+class TextJoiner:
+    """Builds a view's streamed text fields in linear time: pieces are collected, joined once.
+
+    Written by hand because ``view.text = view.text + piece`` copies the whole text for every piece: a
+    stream of many small deltas (a hostile server's 32 MiB of one-character deltas) would take minutes to
+    read after the request itself ended. The owner is a view object (the field an attribute) or a dict
+    (the field a key). A field read while the stream is being read holds what it held before its first
+    piece ("" once a piece came, where it was None); ``flush`` joins one field early, before a later event
+    replaces it, and ``join`` joins every field when the stream has been read.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[int, Any], tuple[Any, Any, list[str]]] = {}
+
+    def append(self, owner: Any, name: Any, piece: str) -> None:
+        key = (id(owner), name)
+        entry = self._pending.get(key)
+        if entry is None:
+            current = owner.get(name) if isinstance(owner, dict) else getattr(owner, name)
+            entry = self._pending[key] = (owner, name, [current] if isinstance(current, str) else [])
+            if current is None:
+                _store(owner, name, "")
+        entry[2].append(piece)
+
+    def flush(self, owner: Any, name: Any) -> None:
+        entry = self._pending.pop((id(owner), name), None)
+        if entry is not None:
+            _store(owner, name, "".join(entry[2]))
+
+    def join(self) -> None:
+        for owner, name, parts in self._pending.values():
+            _store(owner, name, "".join(parts))
+        self._pending.clear()
+
+
+def _store(owner: Any, name: Any, value: str) -> None:
+    if isinstance(owner, dict):
+        owner[name] = value
+    else:
+        setattr(owner, name, value)
+
+
 _View = TypeVar("_View")
 
 
@@ -98,13 +151,22 @@ def read_json_array(exchange: Exchange, problems: list[str], described: str) -> 
     return _read_json(exchange, problems, list, described)
 
 
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads(text)``, raising ValueError for anything that is not JSON, also for JSON nested deeper than
+    the parser can recurse (json.loads raises RecursionError there, and a server can send such a text)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to parse") from None
+
+
 def event_payload(data: str, where: str) -> tuple[Any, str | None]:
     """(the JSON of an event's ``data``, None), or (what was read, the problem) when it is not a JSON object.
 
     ``where`` names the data in the problem ("event #3 data").
     """
     try:
-        payload = json.loads(data)
+        payload = parse_json(data)
     except ValueError as exc:
         return None, f"{where} is not JSON: {exc}"
     if not isinstance(payload, dict):

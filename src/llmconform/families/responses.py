@@ -18,7 +18,14 @@ from typing import Any
 
 from llmconform.exchange import Exchange
 from llmconform.families.answer import Answer
-from llmconform.families.reading import AnswerPredicates, as_list, cached_view, event_payload, read_json_object
+from llmconform.families.reading import (
+    AnswerPredicates,
+    TextJoiner,
+    as_list,
+    cached_view,
+    event_payload,
+    read_json_object,
+)
 from llmconform.json_numbers import as_int
 
 FAMILY = "responses"
@@ -225,6 +232,7 @@ def _unary_view(exchange: Exchange) -> ResponsesView:
 def _stream_view(exchange: Exchange) -> ResponsesView:
     view = ResponsesView(stream=True)
     items: dict[int, ItemView] = {}
+    joiner = TextJoiner()
     for position, event in enumerate(exchange.events or []):
         ev = EventView(position=position, at_s=event.at_s, name=event.event, data=event.data)
         view.events.append(ev)
@@ -235,7 +243,8 @@ def _stream_view(exchange: Exchange) -> ResponsesView:
         ev.payload, ev.error = event_payload(event.data, f"event #{position} data")
         if ev.error is not None:
             continue
-        _apply(view, items, ev)
+        _apply(view, items, ev, joiner)
+    joiner.join()
     view.items = [items[i] for i in sorted(items)]
     if not view.items:
         # A stream without item events: read the items off the terminal response, if any.
@@ -243,7 +252,7 @@ def _stream_view(exchange: Exchange) -> ResponsesView:
     return view
 
 
-def _apply(view: ResponsesView, items: dict[int, ItemView], ev: EventView) -> None:
+def _apply(view: ResponsesView, items: dict[int, ItemView], ev: EventView, joiner: TextJoiner) -> None:
     kind = ev.type
     if kind in TERMINAL_TYPES:
         view.terminal_positions.append(ev.position)
@@ -274,6 +283,7 @@ def _apply(view: ResponsesView, items: dict[int, ItemView], ev: EventView) -> No
             known.type, known.id, known.status, known.raw = current.type, current.id, current.status, raw
             known.call_id, known.name = current.call_id, current.name
             if current.arguments is not None:
+                joiner.flush(known, "arguments")
                 known.arguments = current.arguments
         return
     item = items.get(index)
@@ -282,9 +292,9 @@ def _apply(view: ResponsesView, items: dict[int, ItemView], ev: EventView) -> No
     if kind == "response.output_text.delta":
         delta = ev.get("delta")
         if isinstance(delta, str):
-            view.text_deltas[key] = view.text_deltas.get(key, "") + delta
+            joiner.append(view.text_deltas, key, delta)
             if item is not None:
-                item.text += delta
+                joiner.append(item, "text", delta)
     elif kind == "response.output_text.done":
         if isinstance(ev.get("text"), str):
             view.text_done[key] = ev.get("text")
@@ -295,13 +305,13 @@ def _apply(view: ResponsesView, items: dict[int, ItemView], ev: EventView) -> No
     elif kind == "response.refusal.delta":
         delta = ev.get("delta")
         if isinstance(delta, str) and item is not None:
-            item.refusal += delta
+            joiner.append(item, "refusal", delta)
     elif kind == "response.function_call_arguments.delta":
         delta = ev.get("delta")
         if isinstance(delta, str):
-            view.argument_deltas[index] = view.argument_deltas.get(index, "") + delta
+            joiner.append(view.argument_deltas, index, delta)
             if item is not None and (item.arguments is None or isinstance(item.arguments, str)):
-                item.arguments = (item.arguments or "") + delta
+                joiner.append(item, "arguments", delta)
     elif kind == "response.function_call_arguments.done" and isinstance(ev.get("arguments"), str):
         view.arguments_done[index] = ev.get("arguments")
 

@@ -4,8 +4,9 @@ It is built on geventhttpclient, the transport of locust's FastHttpUser (the fas
 has; httpx and requests under gevent reach a fraction of its rate, see toolchain-facts.md), and
 adds what neither gives a streaming LLM client: each network read is handed to the SSE decoder as it
 arrives and stamped with its arrival time, a hard per-request deadline (a server dripping a byte a
-second cannot hold a user), a size cap, and transport failures as error classes instead of
-exceptions. Only the locust processes import it (gevent).
+second cannot hold a user), a size cap counted on the decoded bytes (geventhttpclient does not undo a
+Content-Encoding; :class:`~llmconform.client.ContentDecoder` does, bounded), and transport failures
+as error classes instead of exceptions. Only the locust processes import it (gevent).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
 from llmconform import __version__
-from llmconform.client import ReadAborted, StreamRecorder
+from llmconform.client import ContentDecoder, ReadAborted, StreamRecorder, is_text, is_utf8
 from llmconform.config import LimitsConfig
 from llmconform.exchange import Exchange, TransportError
 from llmconform.families import request_headers
@@ -41,14 +42,17 @@ class LoadHttp:
         self.limits = limits
         self._api_key = api_key
         self._headers_by_family: dict[str, dict[str, str]] = {}
-        self._client = HTTPClient.from_url(
+        self._client = self._new_client()
+        self._path_prefix = urlsplit(self.base_url).path.rstrip("/")
+
+    def _new_client(self) -> HTTPClient:
+        return HTTPClient.from_url(
             self.base_url,
             concurrency=1,
-            connection_timeout=limits.connect_timeout_s,
-            network_timeout=limits.read_timeout_s,
+            connection_timeout=self.limits.connect_timeout_s,
+            network_timeout=self.limits.read_timeout_s,
             headers={"user-agent": f"llmconform/{__version__}"},
         )
-        self._path_prefix = urlsplit(self.base_url).path.rstrip("/")
 
     def close(self) -> None:
         self._client.close()
@@ -87,7 +91,7 @@ class LoadHttp:
                 if exchange.content_type == "text/event-stream":
                     self._read_stream(response, exchange, start)
                 else:
-                    self._read_body(response, exchange)
+                    self._read_body(response, exchange, start)
         except _Deadline:
             exchange.error = f"response not complete after {self.limits.deadline_s} s (the request deadline)"
             exchange.error_kind = TransportError.TIMEOUT
@@ -109,26 +113,40 @@ class LoadHttp:
                     _discard(response)
                 else:
                     response.release()
+            if exchange.error is not None and exchange.error_kind is not TransportError.CONNECT:
+                # geventhttpclient pools a connection the moment its parser sees the end of a message, before
+                # it sees what follows (bytes past a short Content-Length, which the next request would read
+                # as its answer), and keeps it when the request failed inside it: start over on a fresh one.
+                self._client.close()
+                self._client = self._new_client()
         exchange.elapsed_s = time.perf_counter() - start
         return exchange, start
 
-    def _read_body(self, response: HTTPSocketPoolResponse, exchange: Exchange) -> None:
+    def _check_deadline(self, start: float) -> None:
+        """gevent.Timeout interrupts only a greenlet that waits; decoding what a fast server sends (or what
+        a few KiB of gzip inflate to) never waits, so the deadline is also checked between pieces."""
+        if time.perf_counter() - start > self.limits.deadline_s:
+            raise _Deadline
+
+    def _read_body(self, response: HTTPSocketPoolResponse, exchange: Exchange, start: float) -> None:
         parts: list[bytes] = []
-        size = 0
-        while True:
-            chunk = _read_available(response)
-            if not chunk:
-                break
-            size += len(chunk)
-            exchange.received_bytes = size
-            parts.append(chunk)
-            if size > self.limits.max_body_bytes:
-                exchange.body = b"".join(parts)
-                raise ReadAborted(
-                    TransportError.TOO_LARGE,
-                    f"response body exceeded {self.limits.max_body_bytes} bytes; raise max_body_bytes if expected",
-                )
-        exchange.body = b"".join(parts)
+        decoder = ContentDecoder(exchange.response_headers.get("content-encoding", ""), self.limits.max_body_bytes)
+        try:
+            while raw := _read_available(response):
+                for chunk in decoder.decode(raw):
+                    parts.append(chunk)
+                    exchange.received_bytes += len(chunk)
+                    if exchange.received_bytes > self.limits.max_body_bytes:
+                        raise ReadAborted(
+                            TransportError.TOO_LARGE,
+                            f"response body exceeded {self.limits.max_body_bytes} bytes; raise max_body_bytes if "
+                            "expected",
+                        )
+                self._check_deadline(start)
+            parts.append(decoder.flush())
+        finally:
+            exchange.body = b"".join(parts)
+        exchange.invalid_utf8 = is_text(exchange.content_type) and not is_utf8(exchange.body)
 
     def _read_stream(self, response: HTTPSocketPoolResponse, exchange: Exchange, start: float) -> None:
         # The raw bytes of a stream are not kept under load: rules and reports read its events (1,000
@@ -137,12 +155,17 @@ class LoadHttp:
             exchange,
             start,
             max_body_bytes=self.limits.max_body_bytes,
-            max_line_bytes=self.limits.max_body_bytes,
+            max_line_bytes=self.limits.max_line_bytes,
             keep_raw=False,
         )
+        decoder = ContentDecoder(exchange.response_headers.get("content-encoding", ""), self.limits.max_body_bytes)
         try:
-            while chunk := _read_available(response):
-                recorder.feed(chunk)
+            while raw := _read_available(response):
+                for chunk in decoder.decode(raw):
+                    recorder.feed(chunk)
+                    self._check_deadline(start)
+            if tail := decoder.flush():
+                recorder.feed(tail)
             recorder.close()
         finally:
             recorder.finish()
@@ -176,10 +199,14 @@ def _complete(response: HTTPSocketPoolResponse) -> bool:
 
 
 def _discard(response: HTTPSocketPoolResponse) -> None:
-    """Close the connection of a response that was not read to its end (it cannot be reused)."""
-    sock = response._sock
-    response._sock = None
-    if sock is not None:
+    """Close the connection of a response that was not read to its end (it cannot be reused) and free its
+    place in the pool: a closed socket that is not released holds the user's one pool slot, and every later
+    request of that user would wait for it until its deadline."""
+    sock, pool = response._sock, response._pool
+    response._sock = response._pool = None
+    if sock is not None and pool is not None:
+        pool.release_socket(sock)  # closes it
+    elif sock is not None:
         try:
             sock.close()
         except OSError:
