@@ -17,8 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from llmconform.families.chat import (
 from llmconform.load.collector import MEASUREMENTS_FILE, PROGRESS_FILE, RECORDS_FILE, WORKER_JOURNALS
 from llmconform.load.plan import LoadPlan
 from llmconform.mock import MockConfig, MockServer
+from llmconform.mock.capacity import CapacityConfig
 
 __all__ = [
     "EMBEDDING_SCENARIOS",
@@ -54,6 +55,9 @@ SCENARIOS: dict[str, str] = {
     "gemini-stream": "gemini_stream.py",
     "responses-stream": "responses_stream.py",
     "embeddings": "embeddings.py",
+    "images": "images.py",
+    "audio": "audio.py",
+    "video": "video.py",
     "mixed": "mixed.py",
 }
 # Scenarios that send embeddings requests: they need an embeddings model (--embedding-model).
@@ -74,6 +78,37 @@ class MockSettings:
     itl_ms: float = 12.0
     tokens_per_chunk: int = 1
     faults: frozenset[str] = frozenset()
+    # The capacity model (its step loop replaces the fixed TTFT/ITL), faults under load, and their seed.
+    capacity: CapacityConfig | None = None
+    load_faults: Mapping[str, float] = field(default_factory=dict)
+    seed: int = 0
+    # Where the mock appends its server-side record (REPORT_DIR/mock-record.jsonl in a load run).
+    record_path: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as load.json names them (``mock``)."""
+        return {
+            "ttft_ms": None if self.capacity else self.ttft_ms,
+            "itl_ms": None if self.capacity else self.itl_ms,
+            "tokens_per_chunk": self.tokens_per_chunk,
+            "faults": sorted(self.faults),
+            "capacity": self.capacity.model_dump() if self.capacity else None,
+            "load_faults": dict(self.load_faults),
+            "seed": self.seed,
+            "record": Path(self.record_path).name if self.record_path else None,
+        }
+
+    def summary(self) -> str:
+        """One line for the console."""
+        timing = (
+            f"capacity model: {self.capacity.describe()}"
+            if self.capacity
+            else f"TTFT {self.ttft_ms:g} ms, ITL {self.itl_ms:g} ms"
+        )
+        faults = f"; faults: {', '.join(sorted(self.faults))}" if self.faults else ""
+        rates = ", ".join(f"{kind}={rate:g}" for kind, rate in self.load_faults.items())
+        load_faults = f"; load faults: {rates}" if rates else ""
+        return f"{timing}, {self.tokens_per_chunk} token(s) per chunk{faults}{load_faults}"
 
 
 def scenario_file(scenario: str) -> Path:
@@ -118,6 +153,10 @@ def embedded_mock(settings: MockSettings) -> MockServer:
             itl_ms=settings.itl_ms,
             tokens_per_chunk=settings.tokens_per_chunk,
             faults=settings.faults,
+            capacity=settings.capacity,
+            load_faults=dict(settings.load_faults),
+            seed=settings.seed,
+            record_path=settings.record_path,
         )
     )
 

@@ -91,6 +91,11 @@ class Pacer:
             return None
         return self.started_at + self.plan.warmup_s + self.plan.duration_s
 
+    def seconds_left(self) -> float | None:
+        """Seconds until the run's end (None: only the request count ends it)."""
+        end = self.end
+        return None if end is None else max(end - self._clock(), 0.0)
+
     def next_slot(self) -> Slot | None:
         """Block until the next send time and return its slot; None when the plan is spent."""
         if self.exhausted:

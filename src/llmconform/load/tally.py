@@ -259,6 +259,9 @@ class Tally:
     rules_judged: dict[str, int] = field(default_factory=dict)
     open_loop: bool = False
     max_findings_per_rule: int = 3
+    # --respect-retry-after: measured requests sent again, by the status that asked for it, and the wait.
+    retries: dict[str, int] = field(default_factory=dict)
+    retry_wait_s: float = 0.0
 
     def operation(self, name: str) -> OperationTally:
         if name not in self.operations:
@@ -277,6 +280,14 @@ class Tally:
         for rule in record.violations:
             self.violations[rule] = self.violations.get(rule, 0) + 1
 
+    def retry(self, status: int | None, wait_s: float, *, warmup: bool) -> None:
+        """Count one retry of a measured request (a warm-up request's retries are not measured)."""
+        if warmup:
+            return
+        key = str(status)
+        self.retries[key] = self.retries.get(key, 0) + 1
+        self.retry_wait_s += wait_s
+
     def wants_finding(self, rule: str) -> bool:
         """True while fewer than ``max_findings_per_rule`` examples of ``rule`` are kept."""
         return sum(1 for f in self.findings if f["rule"] == rule) < self.max_findings_per_rule
@@ -294,7 +305,12 @@ class Tally:
         for name, tally in other.operations.items():
             self.operation(name).merge(tally)
         self.warmup += other.warmup
-        for source, target in ((other.errors, self.errors), (other.violations, self.violations)):
+        self.retry_wait_s += other.retry_wait_s
+        for source, target in (
+            (other.errors, self.errors),
+            (other.violations, self.violations),
+            (other.retries, self.retries),
+        ):
             for key, count in source.items():
                 target[key] = target.get(key, 0) + count
         for rule, count in other.rules_judged.items():
@@ -311,6 +327,8 @@ class Tally:
             "findings": list(self.findings),
             "rules_judged": dict(self.rules_judged),
             "open_loop": self.open_loop,
+            "retries": dict(self.retries),
+            "retry_wait_s": self.retry_wait_s,
         }
 
     @classmethod
@@ -323,6 +341,8 @@ class Tally:
             findings=list(data.get("findings", [])),
             rules_judged=dict(data.get("rules_judged", {})),
             open_loop=bool(data.get("open_loop", False)),
+            retries=dict(data.get("retries", {})),
+            retry_wait_s=float(data.get("retry_wait_s", 0.0)),
         )
 
     def drain(self) -> dict[str, Any]:
@@ -334,6 +354,8 @@ class Tally:
         self.violations = {}
         self.findings = []
         self.rules_judged = {}
+        self.retries = {}
+        self.retry_wait_s = 0.0
         return data
 
     @property

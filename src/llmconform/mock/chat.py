@@ -17,13 +17,15 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from llmconform.mock import openai_steps
-from llmconform.mock.common import MockContext, RequestGuard, new_request_id, paced
+from llmconform.mock.common import MockContext, RequestGuard, new_request_id
 from llmconform.mock.content import generate
+from llmconform.mock.delivery import deliver, openai_error
 from llmconform.mock.errors import SERVER_ERROR, ApiError, error_response
 from llmconform.mock.faults import STALL_S
+from llmconform.mock.load_faults import CHAT_SSE
 from llmconform.mock.request import ChatRequest
 from llmconform.mock.validation import BodyValidator, Violation
 from llmconform.mock.wire import Envelope, content_rounds, stream_rounds, unary_body
@@ -131,17 +133,26 @@ class ChatEndpoints:
             return error_response(error, faults, request_id)
         if "request_completes" in faults:
             await asyncio.sleep(STALL_S)
-        return await self._answer(chat, faults, request_id)
+        return await self._answer(request, chat, faults, request_id)
 
-    async def _answer(self, chat: ChatRequest, faults: frozenset[str], request_id: str) -> Response:
+    async def _answer(self, request: Request, chat: ChatRequest, faults: frozenset[str], request_id: str) -> Response:
         cfg = self._config
         if "cross_format_finish_consistent" in faults:
             faults = faults | {"truncation_finish_reason_length"}
         completion = generate(chat, faults, streaming=chat.stream)
+        delivery = deliver(
+            self._context,
+            request,
+            chat,
+            stream=chat.stream,
+            output_tokens=completion.completion_tokens,
+            steps=content_rounds(completion, 1),
+        )
+        if delivery.refusal is not None:
+            return error_response(openai_error(delivery.refusal), faults, request_id)
+        cached = delivery.cached_tokens
         created: int | str = "now" if "response_matches_schema" in faults else int(time.time())
         envelope = Envelope(id="chatcmpl-" + chat.request_key[:12].hex(), created=created, model=chat.model)
-        ttft = cfg.ttft_ms / 1000.0
-        itl = cfg.itl_ms / 1000.0
         if chat.stream:
             rounds = stream_rounds(
                 envelope,
@@ -149,16 +160,15 @@ class ChatEndpoints:
                 include_usage=chat.include_usage,
                 tokens_per_chunk=cfg.tokens_per_chunk,
                 faults=faults,
+                cached=cached,
             )
-            return StreamingResponse(
-                paced(rounds, ttft, itl),
-                media_type="text/event-stream",
-                headers={**_SSE_HEADERS, "x-request-id": request_id},
+            return delivery.streaming_response(
+                rounds, CHAT_SSE, media_type="text/event-stream", headers={**_SSE_HEADERS, "x-request-id": request_id}
             )
-        await self._context.unary_delay(content_rounds(completion, cfg.tokens_per_chunk))
+        await delivery.wait_unary(content_rounds(completion, cfg.tokens_per_chunk))
         media = "text/plain" if "content_type_declared" in faults else _JSON
-        body = unary_body(envelope, completion, faults)
-        return Response(body, media_type=media, headers={"x-request-id": request_id})
+        body = unary_body(envelope, completion, faults, cached=cached)
+        return delivery.unary(Response(body, media_type=media, headers={"x-request-id": request_id}))
 
 
 def _lets_through(violation: Violation, faults: frozenset[str]) -> bool:

@@ -16,8 +16,11 @@ from typing import Generic, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
+from llmconform.mock.capacity import CapacityEngine
 from llmconform.mock.config import MockConfig
 from llmconform.mock.faults import FAULT_HEADER, active_faults
+from llmconform.mock.load_faults import LoadFaultPicker
+from llmconform.mock.record import Recorder, RequestRecord
 
 __all__ = [
     "SERVER_FAILURE_MESSAGE",
@@ -66,6 +69,29 @@ class MockContext:
     def __init__(self, config: MockConfig) -> None:
         self.config = config
         self.models = frozenset(config.models)
+        # Capacity model, load faults and server-side record (mock.delivery applies them to each answer).
+        self.capacity = CapacityEngine(config.capacity) if config.capacity is not None else None
+        self.load_faults = LoadFaultPicker(config.load_faults, config.seed, config.allow_fault_header)
+        self.recorder = Recorder(config.record_path) if config.record_path is not None else None
+
+    def open_record(self, request: Request) -> RequestRecord | None:
+        """Start ``request``'s record line (None when the mock keeps no record)."""
+        if self.recorder is None:
+            return None
+        record = self.recorder.open(request.url.path)
+        request.state.llmconform_record = record
+        return record
+
+    @staticmethod
+    def record_of(request: Request) -> RequestRecord | None:
+        """The record line ``open_record`` started for ``request``, if any."""
+        record: RequestRecord | None = getattr(request.state, "llmconform_record", None)
+        return record
+
+    def write_record(self, record: RequestRecord) -> None:
+        """Append ``record`` to the record file."""
+        if self.recorder is not None:
+            self.recorder.write(record)
 
     def faults_for(self, request: Request) -> frozenset[str]:
         """Faults in force for ``request`` (the config's plus those its fault header names)."""
@@ -142,6 +168,15 @@ class RequestGuard(Generic[ErrorT]):
 
     async def __call__(self, request: Request, handler: Handler) -> Response:
         """Run ``handler`` on ``request`` once auth has passed; its answer, or the family's error answer."""
+        record = self.context.open_record(request)
+        response = await self._answer(request, handler)
+        if record is not None:
+            record.status = response.status_code
+            if not record.deferred:  # a stream writes its line when it ends
+                self.context.write_record(record)
+        return response
+
+    async def _answer(self, request: Request, handler: Handler) -> Response:
         request_id = new_request_id()
         faults = frozenset[str]()
         try:

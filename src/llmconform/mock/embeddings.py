@@ -37,6 +37,7 @@ from llmconform.families.embeddings import EMBEDDINGS_PATH
 from llmconform.json_numbers import as_int
 from llmconform.mock import openai_steps
 from llmconform.mock.common import MockContext, RequestGuard
+from llmconform.mock.delivery import deliver, openai_error
 from llmconform.mock.errors import ApiError
 from llmconform.mock.tokenizer import count_tokens
 from llmconform.mock.validation import BodyValidator, Violation
@@ -210,10 +211,14 @@ class EmbeddingsEndpoints:
         model = str(checked.get("model", ""))
         if model not in self._context.models and "embeddings_unknown_model_rejected" not in faults:
             return error_response(openai_steps.model_not_found(model, self._config.models), faults, request_id)
+        prompt = sum(_tokens(item) for item in _items(checked.get("input")))
+        delivery = deliver(self._context, request, prompt, stream=False, output_tokens=0, steps=1)
+        if delivery.refusal is not None:
+            return error_response(openai_error(delivery.refusal), faults, request_id)
         body = self._answer(checked, model, faults)
-        await self._context.unary_delay(1)
+        await delivery.wait_unary(1)
         media = "text/plain" if "embeddings_content_type_declared" in faults else _JSON
-        return Response(body, media_type=media, headers={"x-request-id": request_id})
+        return delivery.unary(Response(body, media_type=media, headers={"x-request-id": request_id}))
 
     def _answer(self, request: Mapping[str, Any], model: str, faults: frozenset[str]) -> bytes:
         items = _items(request.get("input"))

@@ -45,11 +45,13 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from llmconform.mock.common import SERVER_FAILURE_MESSAGE, MockContext, RequestGuard, mask_key, paced
+from llmconform.mock.common import SERVER_FAILURE_MESSAGE, MockContext, RequestGuard, mask_key
 from llmconform.mock.content import Choice, Completion, generate
+from llmconform.mock.delivery import Overload, deliver
+from llmconform.mock.load_faults import MESSAGES_SSE
 from llmconform.mock.request import ChatRequest
 from llmconform.mock.tokenizer import count_prompt_tokens, tokenize
 from llmconform.mock.validation import BodyValidator
@@ -317,6 +319,7 @@ class _Answer:
     input_tokens: int
     cache_read: int
     output_tokens: int
+    chat: ChatRequest | None = None
 
 
 def _tool_id(call_id: str) -> str:
@@ -392,7 +395,25 @@ def _answer(body: Mapping[str, Any], faults: frozenset[str], streaming: bool) ->
     prefix = cached_prefix_tokens(body, chat_dict)
     cache_read = min(prefix, prompt) if prefix is not None else 0
     input_tokens = prompt if "messages_cache_tokens_partition_input" in faults else prompt - cache_read
-    return _Answer(blocks, reason, stop_sequence, input_tokens, cache_read, output)
+    return _Answer(blocks, reason, stop_sequence, input_tokens, cache_read, output, chat)
+
+
+def _with_engine_cache(answer: _Answer, cached: int, faults: frozenset[str]) -> _Answer:
+    """``answer`` with the capacity model's prefix-cache hit as its cache read when that is larger than the
+    cache_control one; input_tokens keeps the partition (input + cache read == the prompt)."""
+    if cached <= answer.cache_read:
+        return answer
+    partition_broken = "messages_cache_tokens_partition_input" in faults
+    prompt = answer.input_tokens if partition_broken else answer.input_tokens + answer.cache_read
+    cache_read = min(cached, prompt)
+    return dataclasses.replace(
+        answer, cache_read=cache_read, input_tokens=prompt if partition_broken else prompt - cache_read
+    )
+
+
+def _overload_error(overload: Overload) -> ClaudeError:
+    """The capacity model's refusal or an error load fault as a Claude error (429 rate_limit_error, ...)."""
+    return ClaudeError(overload.status, overload.message, headers=overload.headers)
 
 
 def _usage(answer: _Answer, faults: frozenset[str], *, output: int, start: bool = False) -> dict[str, Any]:
@@ -578,20 +599,30 @@ class MessagesEndpoint:
             error = ClaudeError(529, "Overloaded (llmconform mock: metadata.user_id asked for a failure).")
             return error_response(dataclasses.replace(error, headers={"retry-after": "1"}), faults, request_id)
         answer = _answer(checked, faults, streaming=stream)
+        prompt = answer.chat if answer.chat is not None else answer.input_tokens + answer.cache_read
+        delivery = deliver(
+            self._context,
+            request,
+            prompt,
+            stream=stream,
+            output_tokens=answer.output_tokens,
+            steps=content_rounds(answer, 1),
+        )
+        if delivery.refusal is not None:
+            return error_response(_overload_error(delivery.refusal), faults, request_id)
+        answer = _with_engine_cache(answer, delivery.cached_tokens, faults)
         message_id = "msg_" + hashlib.sha256(orjson.dumps(checked, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
         cfg = self._config
         headers = {"request-id": request_id}
         if stream:
             rounds = stream_rounds(answer, model, message_id, faults, cfg.tokens_per_chunk, fail)
-            return StreamingResponse(
-                paced(rounds, self._context.ttft_s, self._context.itl_s),
-                media_type="text/event-stream",
-                headers={"cache-control": "no-cache", **headers},
+            return delivery.streaming_response(
+                rounds, MESSAGES_SSE, media_type="text/event-stream", headers={"cache-control": "no-cache", **headers}
             )
-        await self._context.unary_delay(content_rounds(answer, cfg.tokens_per_chunk))
+        await delivery.wait_unary(content_rounds(answer, cfg.tokens_per_chunk))
         media = "text/plain" if "messages_content_type_declared" in faults else _JSON
         body = orjson.dumps(_message(answer, model, message_id, faults, stream=False))
-        return Response(body, media_type=media, headers=headers)
+        return delivery.unary(Response(body, media_type=media, headers=headers))
 
 
 def routes(context: MockContext) -> list[BaseRoute]:

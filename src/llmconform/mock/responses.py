@@ -32,13 +32,15 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from llmconform.mock import openai_steps
-from llmconform.mock.common import MockContext, RequestGuard, paced
+from llmconform.mock.common import MockContext, RequestGuard
 from llmconform.mock.content import Completion, generate
+from llmconform.mock.delivery import deliver, openai_error
 from llmconform.mock.errors import ApiError, error_response
+from llmconform.mock.load_faults import RESPONSES_SSE
 from llmconform.mock.request import ChatRequest
 from llmconform.mock.tokenizer import tokenize
 from llmconform.mock.validation import BodyValidator
@@ -283,6 +285,7 @@ class _Encoder:
             items.append(_Item("message", "msg_" + key[24:48], choice.pieces))
         self.items = items
         self.sequence = -1
+        self.cached_tokens = 0  # prompt tokens the capacity model's prefix cache served
 
     # ------------------------------------------------------------------ objects
 
@@ -292,7 +295,9 @@ class _Encoder:
         return {
             "input_tokens": prompt,
             "input_tokens_details": {
-                "cached_tokens": prompt + 5 if "responses_usage_details_within_parent" in faults else 0,
+                "cached_tokens": (
+                    prompt + 5 if "responses_usage_details_within_parent" in faults else min(self.cached_tokens, prompt)
+                ),
                 "cache_write_tokens": 0,
             },
             "output_tokens": output,
@@ -494,22 +499,36 @@ class ResponsesEndpoints:
                 code="previous_response_not_found",
             )
             return _error_response(error, faults, request_id)
-        return await self._answer(checked, faults, request_id)
+        return await self._answer(request, checked, faults, request_id)
 
-    async def _answer(self, body: Mapping[str, Any], faults: frozenset[str], request_id: str) -> Response:
+    async def _answer(
+        self, request: Request, body: Mapping[str, Any], faults: frozenset[str], request_id: str
+    ) -> Response:
         cfg = self._config
         stream = body.get("stream") is True
         chat = ChatRequest.from_body(chat_body(body))
         generator_faults = frozenset(_GENERATOR_FAULTS[f] for f in faults if f in _GENERATOR_FAULTS)
         completion = generate(chat, generator_faults, streaming=stream)
+        delivery = deliver(
+            self._context,
+            request,
+            chat,
+            stream=stream,
+            output_tokens=completion.completion_tokens,
+            steps=content_rounds(completion, 1),
+        )
+        if delivery.refusal is not None:
+            return _error_response(openai_error(delivery.refusal), faults, request_id)
         encoder = _Encoder(body, chat, completion, faults)
+        encoder.cached_tokens = delivery.cached_tokens
         if stream:
             rounds = encoder.stream_rounds(cfg.tokens_per_chunk)
-            return StreamingResponse(
-                paced(rounds, self._context.ttft_s, self._context.itl_s),
+            return delivery.streaming_response(
+                rounds,
+                RESPONSES_SSE,
                 media_type="text/event-stream",
                 headers={**_SSE_HEADERS, "x-request-id": request_id},
             )
-        await self._context.unary_delay(content_rounds(completion, cfg.tokens_per_chunk))
+        await delivery.wait_unary(content_rounds(completion, cfg.tokens_per_chunk))
         media = "text/plain" if "responses_content_type_declared" in faults else _JSON
-        return Response(encoder.unary_body(), media_type=media, headers={"x-request-id": request_id})
+        return delivery.unary(Response(encoder.unary_body(), media_type=media, headers={"x-request-id": request_id}))

@@ -37,14 +37,15 @@ class Envelope:
     model: str
 
 
-def usage_dict(prompt: int, completion: int, faults: frozenset[str]) -> dict[str, Any]:
-    """Return the exact usage object, with the usage faults applied."""
+def usage_dict(prompt: int, completion: int, faults: frozenset[str], cached: int = 0) -> dict[str, Any]:
+    """Return the exact usage object (``cached`` prompt tokens from the capacity model's prefix cache), with the
+    usage faults applied."""
     if "usage_counts_nonzero" in faults:
         prompt = 0  # the total stays the sum: only the lost prompt count is wrong
     if "cross_format_usage_consistent" in faults:
         prompt += 2  # consistent with itself, not with the other formats
     total = prompt + completion + (1 if "usage_total_is_sum" in faults else 0)
-    cached = prompt + 5 if "usage_details_within_parent" in faults else 0
+    cached = prompt + 5 if "usage_details_within_parent" in faults else min(cached, prompt)
     reasoning = -1 if "usage_counts_non_negative" in faults else 0
     return {
         "prompt_tokens": prompt,
@@ -104,8 +105,8 @@ def _unary_choice(choice: Choice, faults: frozenset[str]) -> dict[str, Any]:
     }
 
 
-def unary_body(envelope: Envelope, completion: Completion, faults: frozenset[str]) -> bytes:
-    """Encode the ``chat.completion`` object."""
+def unary_body(envelope: Envelope, completion: Completion, faults: frozenset[str], cached: int = 0) -> bytes:
+    """Encode the ``chat.completion`` object (``cached``: prompt tokens served from cache)."""
     body: dict[str, Any] = {
         "id": envelope.id,
         "object": "chat.completion",
@@ -115,7 +116,7 @@ def unary_body(envelope: Envelope, completion: Completion, faults: frozenset[str
         "choices": [_unary_choice(c, faults) for c in completion.choices],
     }
     if "usage_present" not in faults:
-        body["usage"] = usage_dict(completion.prompt_tokens, completion.completion_tokens, faults)
+        body["usage"] = usage_dict(completion.prompt_tokens, completion.completion_tokens, faults, cached)
     return orjson.dumps(body)
 
 
@@ -238,6 +239,7 @@ def stream_rounds(
     include_usage: bool,
     tokens_per_chunk: int,
     faults: frozenset[str],
+    cached: int = 0,
 ) -> list[bytes]:
     """Encode the SSE stream of ``completion`` as rounds of frames (see the module docstring)."""
     enc = _ChunkEncoder(envelope, include_usage, faults)
@@ -262,7 +264,7 @@ def stream_rounds(
     else:
         send_usage = "stream_usage_only_if_requested" in faults
     if send_usage:
-        usage = usage_dict(completion.prompt_tokens, completion.completion_tokens, faults)
+        usage = usage_dict(completion.prompt_tokens, completion.completion_tokens, faults, cached)
         rounds[-1].append(enc.usage(usage))
     if "stream_done_last" not in faults:
         rounds[-1].append(DONE_FRAME)

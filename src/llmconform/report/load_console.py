@@ -111,6 +111,12 @@ def render_load_summary(document: dict[str, Any], console: Console, paths: list[
         )
     if document["errors"]:
         console.print("errors: " + ", ".join(f"{k} {v}" for k, v in document["errors"].items()), style="red")
+    retries = document.get("retries") or {}
+    if retries.get("total"):
+        by_status = ", ".join(f"after {status} {count}" for status, count in retries["by_status"].items())
+        console.print(
+            f"retries (Retry-After respected): {retries['total']} ({by_status}), {retries['wait_s']:g} s waited"
+        )
     if document["violations"]:
         console.print(
             "contract violations: " + ", ".join(f"{k} {v}" for k, v in document["violations"].items()), style="red"
@@ -120,6 +126,14 @@ def render_load_summary(document: dict[str, Any], console: Console, paths: list[
             console.print(
                 f"SLO {name} <= {slo['limit_ms']:g} ms: {'met' if slo['met'] else 'MISSED'} ({_ms(slo['value_ms'])})"
             )
+    sweep = document.get("sweep")
+    if sweep:
+        best = sweep.get("max_rate")
+        console.print(
+            f"sweep: {len(sweep['points'])} points; highest rate meeting every SLO: "
+            + (f"{best:g} requests/s" if best is not None else "none"),
+            style=None if best is not None else "red",
+        )
     calibration = document.get("calibration")
     if calibration:
         console.print(f"calibration: {calibration['statement']}")

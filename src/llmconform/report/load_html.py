@@ -289,9 +289,51 @@ def histogram_plot(plot_id: str, title: str, metric: str, distributions: dict[st
     return Plot(plot_id, title, caption, svg_of(figure, plot_id))
 
 
+def sweep_plot(sweep: dict[str, Any]) -> Plot:
+    """Throughput and TTFT/ITL p95 against the offered rate, SLO limits dashed, the max rate marked."""
+    plot_id = "plot-sweep"
+    title = "Sweep: throughput and latency against the offered rate"
+    points = [p for p in _sequence(sweep.get("points")) if isinstance(p, dict) and _is_number(p.get("rate"))]
+    if not points:
+        return Plot(plot_id, title, "", None, "no data: the sweep measured no point")
+    rates = [float(p["rate"]) for p in points]
+    figure, (top, bottom) = _new_figure(5.6, rows=2)
+    completed = [float(p.get("completion_rate") or 0.0) for p in points]
+    top.plot(rates, rates, linestyle=":", color="#888888", label="offered")
+    top.plot(rates, completed, marker="o", markersize=4, color=COLOURS["ok"], label="completed")
+    top.set_ylabel("requests / s")
+    slos = _mapping(sweep.get("slos"))
+    for metric, colour in (("ttft", COLOURS["p95"]), ("itl", COLOURS["p99"])):
+        values = [_mapping(_mapping(p.get("latency_ms")).get(metric)).get("p95") for p in points]
+        if any(_is_number(v) for v in values):
+            shown = [float(v) if isinstance(v, int | float) else float("nan") for v in values]
+            bottom.plot(rates, shown, marker="o", markersize=4, color=colour, label=f"{metric.upper()} p95")
+        limit = slos.get(f"{metric}_p95_ms")
+        if isinstance(limit, int | float):
+            bottom.axhline(float(limit), linestyle="--", linewidth=1, color=colour, label=f"{metric}_p95_ms SLO")
+    bottom.set_ylabel("ms")
+    bottom.set_xlabel("offered rate (requests / s)")
+    best = sweep.get("max_rate")
+    for ax in (top, bottom):
+        if isinstance(best, int | float):
+            ax.axvline(float(best), color="#333333", linewidth=1, label="max rate meeting the SLOs")
+        for point in points:
+            if not point.get("meets_slos"):
+                ax.axvspan(float(point["rate"]) * 0.98, float(point["rate"]) * 1.02, color="#f2b8b5", alpha=0.5)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.15)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    caption = (
+        f"{len(points)} open-loop points; latency runs from each request's intended send time, so a queue past "
+        "the knee shows as rising TTFT. Points that broke an SLO or saturated are shaded."
+    )
+    return Plot(plot_id, title, caption, svg_of(figure, plot_id))
+
+
 def plots(document: dict[str, Any], records: Sequence[Record]) -> list[Plot]:
     distributions = _mapping(document.get("distributions_ms"))
+    sweep = _mapping(document.get("sweep"))
     return [
+        *([sweep_plot(sweep)] if sweep else []),
         latency_over_time_plot(records),
         throughput_over_time_plot(records),
         histogram_plot("plot-ttft-histogram", "TTFT histogram", "ttft", distributions),
@@ -425,6 +467,7 @@ def _view(document: dict[str, Any], records: Sequence[Record]) -> dict[str, Any]
         "metric_rows": metric_rows(document),
         "summary_columns": SUMMARY_COLUMNS,
         "plots": plots(document, records),
+        "sweep": _mapping(document.get("sweep")),
         "errors": _mapping(document.get("errors")),
         "rule_rows": rule_rows(document),
         "findings": [_mapping(f) for f in _sequence(document.get("findings"))],
@@ -546,6 +589,30 @@ _TEMPLATE = """\
     {% endfor %}
   </table>
 </section>
+
+{% if sweep %}
+<section id="sweep">
+  <h2>Sweep</h2>
+  <p>Highest rate that met every SLO:
+    <strong id="sweep-max-rate">{{ sweep.max_rate|rate }}</strong> requests/s
+  {% if sweep.slos %}(SLOs: {% for name, limit in sweep.slos.items() -%}
+    <code>{{ name }} &le; {{ limit|ms }}</code>{% if not loop.last %}, {% endif %}
+  {%- endfor %}){% endif %}.</p>
+  <table id="sweep-points">
+    <tr><th>offered (req/s)</th><th>completed (req/s)</th><th>TTFT p95 (ms)</th><th>ITL p95 (ms)</th>
+      <th>E2E p95 (ms)</th><th>errors</th><th>verdict</th><th>report</th></tr>
+    {% for point in sweep.points %}
+    {% set latency = point.latency_ms %}
+    <tr class="{{ 'held' if point.meets_slos else 'broke' }}">
+      <td>{{ point.rate|rate }}</td><td>{{ point.completion_rate|rate }}</td>
+      <td>{{ latency.get('ttft', {}).get('p95')|ms }}</td><td>{{ latency.get('itl', {}).get('p95')|ms }}</td>
+      <td>{{ latency.get('e2e', {}).get('p95')|ms }}</td><td>{{ '%.1f'|format(point.error_rate * 100) }}%</td>
+      <td>{{ 'meets the SLOs' if point.meets_slos else ('saturated' if point.saturated else 'breaks an SLO') }}</td>
+      <td><code>{{ point.report_dir }}/load.json</code></td></tr>
+    {% endfor %}
+  </table>
+</section>
+{% endif %}
 
 <section id="plots">
   <h2>Plots</h2>
@@ -722,7 +789,9 @@ def render_load_html(document: dict[str, Any], records: Sequence[Record]) -> str
 
 def _records_path(document: dict[str, Any], report_dir: Path) -> Path:
     name = _mapping(document.get("files")).get("records") or "requests.csv"
-    return report_dir / Path(str(name)).name
+    path = (report_dir / str(name)).resolve()
+    # A sweep's records are in sweep/rate-R/; a name that leads out of the report directory is ignored.
+    return path if path.is_relative_to(report_dir.resolve()) else report_dir / Path(str(name)).name
 
 
 def write_load_html(document: dict[str, Any], report_dir: Path) -> Path:
