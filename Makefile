@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REPORT_DIR ?= reports/demo
 
-.PHONY: demo test lint typecheck unit bench docs conformance clean
+.PHONY: demo test lint typecheck unit fuzz bench bench-peers docs conformance clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,20 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3 --dist loadgroup
+
+## fuzz: the parser fuzz tests with FUZZ_EXAMPLES fresh random examples, then, when atheris is installed
+## (pip install -e '.[fuzz]'), its coverage-guided harnesses for FUZZ_SECONDS each; crash inputs in reports/fuzz/
+FUZZ_EXAMPLES ?= 5000
+FUZZ_SECONDS ?= 120
+fuzz: $(STAMP)
+	LLMCONFORM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) LLMCONFORM_FUZZ_RANDOM=1 timeout 1200 \
+		$(BIN)/pytest -q --timeout=0 tests/unit/test_fuzz_parsers.py
+	@if $(BIN)/python -c 'import atheris' 2>/dev/null; then \
+		mkdir -p reports/fuzz && \
+		$(BIN)/python -m tests.fuzz.atheris_sse -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=reports/fuzz/ && \
+		$(BIN)/python -m tests.fuzz.atheris_families -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=reports/fuzz/; \
+	else echo "atheris is not installed: pip install -e '.[fuzz]' adds the coverage-guided harnesses"; fi
 
 ## bench: `llmconform check` duration; `llmconform load` timing accuracy, memory and capacity (bench/README.md)
 bench: $(STAMP)
@@ -40,6 +53,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/load_timing_accuracy.py
 	$(BIN)/python bench/load_memory.py
 	$(BIN)/python bench/load_generator_capacity.py
+	$(BIN)/python bench/stream_reading.py
+
+## bench-peers: AIPerf, GuideLLM and `llmconform load` against the same mock, judged by its server-side record.
+## Not part of `bench`: the first run installs the peers into bench/.peers/ (~7 GB with GuideLLM's torch)
+bench-peers: $(STAMP)
+	$(BIN)/python bench/peers_side_by_side.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -18,6 +18,7 @@ import pytest
 
 from llmconform.checks import Results, exchange_rules
 from llmconform.client import TargetClient
+from llmconform.config import TaskPollingConfig
 from llmconform.conformance.session import Budget, Session
 from llmconform.mock import DEFAULT_API_KEY, DEFAULT_MODELS, MockConfig, MockServer
 
@@ -40,7 +41,11 @@ def session(target: tuple[str, str | None, str]) -> Iterator[Session]:
     base_url, key, model = target
     budget = int(os.environ.get("LLMCONFORM_MAX_REQUESTS_PER_TEST", "60"))
     with TargetClient(base_url, key) as client:
-        yield Session(client, Results(), Budget(budget), model, exchange_rules())
+        session = Session(client, Results(), Budget(budget), model, exchange_rules())
+        # Video tasks are polled at the pace of the target: the embedded mock's tasks end in about half a second.
+        stage_s = None if os.environ.get("LLMCONFORM_BASE_URL") else MockConfig().video_stage_ms / 1000
+        session.task_poll_interval_s, session.task_deadline_s = TaskPollingConfig().resolved(stage_s)
+        yield session
 
 
 def expect_held(results: Results, *rule_ids: str) -> None:

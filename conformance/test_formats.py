@@ -1,5 +1,5 @@
-"""Claude messages, Gemini, Responses and embeddings keep their contracts, and one prompt tells the same
-story through every format (usage and finish reasons map onto each other).
+"""Claude messages, Gemini, Responses, embeddings, images, audio and video keep their contracts, and one prompt tells
+the same story through every format (usage and finish reasons map onto each other).
 
 Each test runs that family's probes through one Session: every answer is judged by every exchange rule
 as well as by the family's relation rules. A family the target does not serve fails here; run only the
@@ -11,11 +11,14 @@ from __future__ import annotations
 from conftest import expect_held
 from llmconform.checks import REGISTRY
 from llmconform.conformance import (
+    audio_probes,
     consistency_probes,
     embeddings_probes,
     gemini_probes,
+    images_probes,
     messages_probes,
     responses_probes,
+    video_probes,
 )
 from llmconform.conformance.session import Session
 
@@ -42,6 +45,21 @@ def test_responses(session: Session) -> None:
 def test_embeddings(session: Session) -> None:
     embeddings_probes.run_embeddings_probes(session)
     expect_held(session.results, *rules_of("embeddings"))
+
+
+def test_images(session: Session) -> None:
+    images_probes.run_images_probes(session)
+    expect_held(session.results, *rules_of("images"))
+
+
+def test_audio(session: Session) -> None:
+    audio_probes.run_audio_probes(session)
+    expect_held(session.results, *rules_of("audio"))
+
+
+def test_video(session: Session) -> None:
+    video_probes.run_video_probes(session)
+    expect_held(session.results, *rules_of("video"))
 
 
 def test_one_prompt_through_every_format(session: Session) -> None:

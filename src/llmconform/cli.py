@@ -6,9 +6,12 @@ Exit codes everywhere (architecture.md, CLI contract): 0 all held; 1 the target 
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,13 +26,16 @@ from llmconform.config import (
     CheckConfig,
     LimitsConfig,
     TargetConfig,
+    TaskPollingConfig,
     api_key_from_env,
     is_loopback_url,
 )
 from llmconform.conformance.outcome import ExitCode
 from llmconform.load.plan import Arrival
 from llmconform.mock import DEFAULT_API_KEY, DEFAULT_MODELS, MockConfig
+from llmconform.mock.capacity import MAX_JITTER, CapacityConfig, CapacityConfigError
 from llmconform.mock.faults import FAULTS_BY_FAMILY
+from llmconform.mock.load_faults import LOAD_FAULTS, check_rates
 from llmconform.redact import Redactor
 
 DEFAULT_REPORTS_ROOT = Path("reports")
@@ -38,6 +44,23 @@ DEFAULT_REPORTS_ROOT = Path("reports")
 def _split_values(values: tuple[str, ...]) -> tuple[str, ...]:
     """Accept both ``--family chat --family models`` and ``--family chat,models``."""
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+MEDIA_KINDS = ("speech", "translation", "video")
+
+
+def _media_models(values: tuple[str, ...]) -> dict[str, str]:
+    """``--media-model speech=tts-1`` values as {kind: model}; a malformed one is a usage error naming the fix."""
+    models: dict[str, str] = {}
+    for value in values:
+        kind, sep, name = value.partition("=")
+        if not sep or kind.strip() not in MEDIA_KINDS or not name.strip():
+            raise click.BadParameter(
+                f"{value!r}: write KIND=MODEL with KIND one of {', '.join(MEDIA_KINDS)}, e.g. speech=tts-1",
+                param_hint="--media-model",
+            )
+        models[kind.strip()] = name.strip()
+    return models
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -61,6 +84,180 @@ _TIMEOUT = click.option(
     show_default=True,
     help="Deadline for one request, streams included (seconds).",
 )
+_READ_TIMEOUT = click.option(
+    "--read-timeout",
+    "read_timeout_s",
+    type=click.FloatRange(min=0.1),
+    help="No byte received for this long ends a request (seconds). Default: 30, or --timeout if shorter.",
+)
+_MAX_BODY_MB = click.option(
+    "--max-body-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=32.0,
+    show_default=True,
+    help="Largest response body or stream, after decompression (MiB); a larger one ends the request.",
+)
+
+
+def _limits(timeout_s: float, read_timeout_s: float | None, max_body_mb: float) -> LimitsConfig:
+    """The per-request limits of --timeout, --read-timeout and --max-body-mb (docs/limits.md)."""
+    return LimitsConfig(
+        read_timeout_s=read_timeout_s if read_timeout_s is not None else min(30.0, timeout_s),
+        deadline_s=timeout_s,
+        max_body_bytes=max(1, round(max_body_mb * 1024 * 1024)),
+    )
+
+
+# The capacity model and faults under load of the mock: options of `llmconform mock` and, for its embedded
+# mock, of `llmconform load` (docs/mock-capacity.md). Any capacity option turns the capacity model on.
+_CAPACITY_DEFAULTS = {name: info.default for name, info in CapacityConfig.model_fields.items()}
+_CAPACITY_OPTIONS = (
+    click.option(
+        "--max-running",
+        type=click.IntRange(min=1),
+        help=f"Capacity model: sequences decoded together at most. Default {_CAPACITY_DEFAULTS['max_running']}.",
+    ),
+    click.option(
+        "--queue-size",
+        type=click.IntRange(min=0),
+        help="Capacity model: requests that may wait for a slot; one more gets 429 with Retry-After. "
+        f"Default {_CAPACITY_DEFAULTS['queue_size']}.",
+    ),
+    click.option(
+        "--step-ms",
+        type=click.FloatRange(min=0),
+        help=f"Capacity model: fixed time of one engine step (ms). Default {_CAPACITY_DEFAULTS['step_base_ms']}.",
+    ),
+    click.option(
+        "--step-per-running-ms",
+        type=click.FloatRange(min=0),
+        help="Capacity model: added step time per sequence decoding in the batch (ms). "
+        f"Default {_CAPACITY_DEFAULTS['step_per_running_ms']}.",
+    ),
+    click.option(
+        "--prefill-ms-per-token",
+        type=click.FloatRange(min=0),
+        help="Capacity model: added step time per uncached prompt token (ms). "
+        f"Default {_CAPACITY_DEFAULTS['prefill_ms_per_token']}.",
+    ),
+    click.option(
+        "--prefix-cache/--no-prefix-cache",
+        default=None,
+        help="Capacity model: serve repeated prompt prefixes from a simulated cache (reported as cached tokens). "
+        "Default off.",
+    ),
+    click.option(
+        "--jitter",
+        type=click.FloatRange(0, MAX_JITTER),
+        help=f"Capacity model: relative standard deviation of step times (at most {MAX_JITTER}; seeded). Default 0.",
+    ),
+    click.option(
+        "--capacity-config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="TOML or JSON file of capacity-model settings (CapacityConfig fields); the options above override it.",
+    ),
+    click.option(
+        "--load-fault",
+        "load_fault_rates",
+        multiple=True,
+        metavar="KIND=RATE",
+        help=f"Fault under load on this share of requests (repeatable): {', '.join(LOAD_FAULTS)}.",
+    ),
+)
+# Capacity options -> CapacityConfig fields.
+_CAPACITY_FIELDS = {
+    "max_running": "max_running",
+    "queue_size": "queue_size",
+    "step_ms": "step_base_ms",
+    "step_per_running_ms": "step_per_running_ms",
+    "prefill_ms_per_token": "prefill_ms_per_token",
+    "prefix_cache": "prefix_cache",
+    "jitter": "jitter",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _MockFlags:
+    """The capacity and load-fault options as given (None: not given)."""
+
+    max_running: int | None
+    queue_size: int | None
+    step_ms: float | None
+    step_per_running_ms: float | None
+    prefill_ms_per_token: float | None
+    prefix_cache: bool | None
+    jitter: float | None
+    capacity_config: Path | None
+    load_fault_rates: tuple[str, ...]
+
+    def given(self) -> list[str]:
+        """The options the user gave, as spelled on the command line."""
+        named = [f"--{name.replace('_', '-')}" for name in _CAPACITY_FIELDS if getattr(self, name) is not None]
+        if self.capacity_config is not None:
+            named.append("--capacity-config")
+        if self.load_fault_rates:
+            named.append("--load-fault")
+        return named
+
+    def capacity(self, seed: int | None) -> CapacityConfig | None:
+        """The capacity model they ask for (file, then options, then ``seed``), or None when none is asked."""
+        overrides: dict[str, object] = {
+            field: getattr(self, name) for name, field in _CAPACITY_FIELDS.items() if getattr(self, name) is not None
+        }
+        if not overrides and self.capacity_config is None:
+            return None
+        if seed is not None:
+            overrides["seed"] = seed
+        try:
+            if self.capacity_config is not None:
+                return CapacityConfig.from_file(self.capacity_config, **overrides)
+            return CapacityConfig.model_validate(overrides)
+        except CapacityConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--capacity-config") from None
+        except ValidationError as exc:
+            raise click.UsageError(f"capacity model: {_validation_message(exc)}") from None
+
+    def load_faults(self) -> dict[str, float]:
+        """``--load-fault KIND=RATE`` values as kind -> rate."""
+        rates: dict[str, float] = {}
+        for text in _split_values(self.load_fault_rates):
+            kind, equals, rate = text.partition("=")
+            try:
+                value = float(rate)
+            except ValueError:
+                value = -1.0
+            if not equals or kind.strip() not in LOAD_FAULTS or not 0.0 <= value <= 1.0:
+                raise click.BadParameter(
+                    f"{text!r}: use KIND=RATE with a rate between 0 and 1 (e.g. disconnect=0.05); kinds: "
+                    f"{', '.join(LOAD_FAULTS)}",
+                    param_hint="--load-fault",
+                )
+            rates[kind.strip()] = value
+        try:
+            return check_rates(rates)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--load-fault") from None
+
+
+def _mock_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the capacity and load-fault options, passed to it as one ``mock_flags`` argument."""
+
+    @functools.wraps(command)
+    def run(*args: object, **kwargs: object) -> None:
+        values = {name: kwargs.pop(name) for name in _MockFlags.__dataclass_fields__}
+        command(*args, mock_flags=_MockFlags(**values), **kwargs)  # type: ignore[arg-type]
+
+    for option in reversed(_CAPACITY_OPTIONS):
+        run = option(run)
+    return run
+
+
+def _explicit_seed() -> int | None:
+    """--seed when the user gave it (it then also seeds the capacity model's jitter), else None."""
+    ctx = click.get_current_context()
+    source = ctx.get_parameter_source("seed")
+    seed = ctx.params.get("seed")
+    return seed if source not in (None, click.core.ParameterSource.DEFAULT) and isinstance(seed, int) else None
 
 
 def _secrets_in_play(argv: list[str]) -> list[str]:
@@ -111,6 +308,14 @@ def main() -> None:
     help="Model id for the embeddings family. Default: the first listed id naming an embeddings model.",
 )
 @click.option(
+    "--media-model",
+    "media_models",
+    multiple=True,
+    metavar="KIND=M",
+    help="Model id of one kind of media request: speech=M, translation=M or video=M (repeatable), e.g. "
+    "speech=tts-1. Default: the model under test.",
+)
+@click.option(
     "--family",
     "families",
     multiple=True,
@@ -128,17 +333,31 @@ def main() -> None:
     help="Request budget. Default: unlimited against the embedded mock, 400 against a URL.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated requests.")
+@click.option(
+    "--video-deadline",
+    "video_deadline_s",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="How long a video task may take to end; it is polled until then (at most 30 polls, each a request of "
+    "the budget). Default: 600 against a URL, a few seconds against the embedded mock.",
+)
 @_TIMEOUT
+@_READ_TIMEOUT
+@_MAX_BODY_MB
 def check(
     base_url: str | None,
     api_key: str | None,
     model: str | None,
     embedding_model: str | None,
+    media_models: tuple[str, ...],
     families: tuple[str, ...],
     report_dir: Path | None,
     max_requests: int | None,
     seed: int,
+    video_deadline_s: float | None,
     timeout_s: float,
+    read_timeout_s: float | None,
+    max_body_mb: float,
 ) -> None:
     """Check that a target keeps its contract; write conformance.json and junit.xml."""
     from llmconform.conformance.runner import run_check
@@ -152,12 +371,14 @@ def check(
                 api_key=SecretStr(key) if key else None,
                 model=model,
                 embedding_model=embedding_model,
+                media_models=_media_models(media_models),
             ),
             families=_split_values(families) or ("all",),
             report_dir=report_dir or _default_report_dir("check"),
             max_requests=max_requests,
             seed=seed,
-            limits=LimitsConfig(read_timeout_s=min(30.0, timeout_s), deadline_s=timeout_s),
+            limits=_limits(timeout_s, read_timeout_s, max_body_mb),
+            task_polling=TaskPollingConfig(deadline_s=video_deadline_s),
         )
     except ValidationError as exc:
         raise click.UsageError(_validation_message(exc)) from None
@@ -209,8 +430,8 @@ def _default_report_dir(kind: str) -> Path:
     "--scenario",
     default="chat-stream",
     show_default=True,
-    help="chat-stream, chat-unary, messages-stream, gemini-stream, responses-stream, embeddings, mixed (every "
-    "format, reported per operation), or the path of your own locustfile.",
+    help="chat-stream, chat-unary, messages-stream, gemini-stream, responses-stream, embeddings, images, audio, video, "
+    "mixed (every format, reported per operation), or the path of your own locustfile.",
 )
 @click.option("--users", type=click.IntRange(min=1), help="Closed loop: this many concurrent users. Default: 8.")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Open loop: requests per second.")
@@ -218,6 +439,21 @@ def _default_report_dir(kind: str) -> Path:
     "--max-rate",
     type=click.FloatRange(min=0, min_open=True),
     help="Ceiling on requests per second for the whole run, closed loop included (a live target's safety cap).",
+)
+@click.option(
+    "--sweep",
+    is_flag=True,
+    help="Find the highest rate that meets every --slo: open-loop points from --sweep-start up, x--sweep-factor, "
+    "until an SLO breaks or the target saturates, then bisect; --duration is per point.",
+)
+@click.option(
+    "--sweep-start", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="First rate."
+)
+@click.option(
+    "--sweep-factor", type=click.FloatRange(min=1, min_open=True), default=2.0, show_default=True, help="Rate growth."
+)
+@click.option(
+    "--sweep-points", type=click.IntRange(min=2), default=10, show_default=True, help="Most points a sweep measures."
 )
 @click.option(
     "--arrival",
@@ -253,6 +489,11 @@ def _default_report_dir(kind: str) -> Path:
     metavar="NAME=MS",
     help="SLO, repeatable: ttft_ms=500 (per request, for goodput) or ttft_p95_ms=500 (the run's percentile).",
 )
+@click.option(
+    "--respect-retry-after",
+    is_flag=True,
+    help="Wait out a 429/503's Retry-After and send again (at most 3 times, 30 s a wait); retries are reported apart.",
+)
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Local locust workers.")
 @click.option(
     "--remote-workers",
@@ -272,6 +513,8 @@ def _default_report_dir(kind: str) -> Path:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for prompts, lengths and arrivals.")
 @_TIMEOUT
+@_READ_TIMEOUT
+@_MAX_BODY_MB
 @click.option(
     "--tokenizer",
     type=click.Choice(["words", "chunks"]),
@@ -287,6 +530,7 @@ def _default_report_dir(kind: str) -> Path:
     "--mock-tokens-per-chunk", type=click.IntRange(min=1), default=1, show_default=True, help="Embedded mock chunking."
 )
 @click.option("--mock-fault", "mock_faults", multiple=True, metavar="NAME", help="Embedded mock fault (repeatable).")
+@_mock_flags
 def load(
     base_url: str | None,
     api_key: str | None,
@@ -296,6 +540,10 @@ def load(
     users: int | None,
     rate: float | None,
     max_rate: float | None,
+    sweep: bool,
+    sweep_start: float,
+    sweep_factor: float,
+    sweep_points: int,
     arrival: str,
     max_concurrency: int,
     duration: float | None,
@@ -306,6 +554,7 @@ def load(
     prompts: Path | None,
     ignore_eos: bool | None,
     slos: tuple[str, ...],
+    respect_retry_after: bool,
     workers: int,
     remote_workers: int,
     as_worker: bool,
@@ -315,16 +564,20 @@ def load(
     report_dir: Path | None,
     seed: int,
     timeout_s: float,
+    read_timeout_s: float | None,
+    max_body_mb: float,
     tokenizer: str,
     mock_ttft_ms: float,
     mock_itl_ms: float,
     mock_tokens_per_chunk: int,
     mock_faults: tuple[str, ...],
+    mock_flags: _MockFlags,
 ) -> None:
     """Load the target with locust; every answer is checked; write load.json, requests.csv and load.html."""
     from llmconform.load.engine import LoadRunFailed, MockSettings, scenario_file
     from llmconform.load.plan import LoadPlan, WorkloadSpec, parse_distribution, parse_slo
     from llmconform.load.runner import LoadRequest, run_load
+    from llmconform.load.sweep import SweepSettings
     from llmconform.load.workload import WorkloadError, load_prompts
     from llmconform.report.load_console import LoadLive, render_load_summary
 
@@ -339,6 +592,11 @@ def load(
         return
     if users is not None and rate is not None:
         raise click.UsageError("--users (closed loop) and --rate (open loop) exclude each other; pick one")
+    if sweep and (users is not None or rate is not None or request_count is not None):
+        raise click.UsageError(
+            "--sweep picks its own rates, one open-loop run per point: drop --users, --rate and --requests "
+            "(--max-concurrency bounds the requests in flight, --duration is per point)"
+        )
     try:
         input_dist = parse_distribution(input_tokens)
         output_dist = parse_distribution(output_tokens)
@@ -359,12 +617,25 @@ def load(
             f"{target.base_url} is not this machine, and a live target costs money: give --duration SECONDS or "
             "--requests N (or both) so the run's budget is known before it starts; --max-rate R caps its rate"
         )
+    if sweep and target.base_url is not None and not is_loopback_url(target.base_url) and max_rate is None:
+        raise click.UsageError(
+            f"{target.base_url} is not this machine: a sweep against it needs --max-rate R, the highest rate it may "
+            "offer, so that its request budget is known before it starts"
+        )
+    if target.base_url is not None and mock_flags.given():
+        raise click.UsageError(
+            f"{', '.join(mock_flags.given())} configure the embedded mock, which a run with --base-url does not "
+            "start; drop them, or drop --base-url to load the embedded mock"
+        )
     try:
         mock_settings = MockSettings(
             ttft_ms=mock_ttft_ms,
             itl_ms=mock_itl_ms,
             tokens_per_chunk=mock_tokens_per_chunk,
             faults=MockConfig(faults=frozenset(_split_values(mock_faults))).faults,
+            capacity=mock_flags.capacity(_explicit_seed()),
+            load_faults=mock_flags.load_faults(),
+            seed=seed,
         )
         plan = LoadPlan(
             scenario=scenario,
@@ -373,7 +644,7 @@ def load(
             model=model or "",
             embedding_model=embedding_model or "",
             embedded=target.embedded,
-            users=users if users is not None else (max_concurrency if rate is not None else 8),
+            users=users if users is not None else (max_concurrency if rate is not None or sweep else 8),
             rate=rate,
             max_rate=max_rate,
             arrival=Arrival(arrival),
@@ -388,8 +659,9 @@ def load(
                 ignore_eos=ignore_eos if ignore_eos is not None else target.embedded,
             ),
             slos=slo_limits,
-            limits=LimitsConfig(read_timeout_s=min(30.0, timeout_s), deadline_s=timeout_s),
+            limits=_limits(timeout_s, read_timeout_s, max_body_mb),
             tokenizer=tokenizer,  # type: ignore[arg-type]  # click.Choice holds it to the literal values
+            respect_retry_after=respect_retry_after,
             workers=workers + remote_workers,
             report_dir=str((report_dir or _default_report_dir("load")).resolve()),
         )
@@ -407,6 +679,9 @@ def load(
         remote_workers=remote_workers,
         master_port=master_port,
         command=["llmconform", *sys.argv[1:]],
+        sweep=SweepSettings(start_rate=sweep_start, factor=sweep_factor, max_points=sweep_points, max_rate=max_rate)
+        if sweep
+        else None,
     )
     try:
         with LoadLive(err) as live:
@@ -467,6 +742,13 @@ def _run_worker(locustfile: Path, master_host: str, master_port: int, key: str |
     help="Tokens per streamed content chunk.",
 )
 @click.option(
+    "--video-stage-ms",
+    type=click.FloatRange(min=0),
+    default=MockConfig.model_fields["video_stage_ms"].default,
+    show_default=True,
+    help="How long a video task stays queued, then running, before it ends (ms per stage).",
+)
+@click.option(
     "--fault",
     "faults",
     multiple=True,
@@ -474,6 +756,13 @@ def _run_worker(locustfile: Path, master_host: str, master_port: int, key: str |
     help="Break one contract rule on every request (repeatable); see --list-faults.",
 )
 @click.option("--list-faults", is_flag=True, help="List the fault names and exit.")
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append one JSON line per finished request to this file (server-side timings and tokens).",
+)
+@click.option("--seed", type=int, help="Seed of the load-fault draws and the capacity model's jitter. Default: 0.")
+@_mock_flags
 def mock(
     host: str,
     port: int,
@@ -482,11 +771,15 @@ def mock(
     ttft_ms: float,
     itl_ms: float,
     tokens_per_chunk: int,
+    video_stage_ms: float,
     faults: tuple[str, ...],
     list_faults: bool,
+    record: Path | None,
+    seed: int | None,
+    mock_flags: _MockFlags,
 ) -> None:
-    """Serve the embedded mock of every family (chat, Claude messages, Gemini, Responses, embeddings, model
-    lists) in the foreground (Ctrl-C stops it)."""
+    """Serve the embedded mock of every family (chat, Claude messages, Gemini, Responses, embeddings, images,
+    audio, video tasks, model lists) in the foreground (Ctrl-C stops it)."""
     from llmconform.mock import serve
 
     if list_faults:
@@ -504,16 +797,30 @@ def mock(
             ttft_ms=ttft_ms,
             itl_ms=itl_ms,
             tokens_per_chunk=tokens_per_chunk,
+            video_stage_ms=video_stage_ms,
             faults=frozenset(_split_values(faults)),
+            capacity=mock_flags.capacity(seed),
+            load_faults=mock_flags.load_faults(),
+            seed=seed or 0,
+            record_path=str(record) if record is not None else None,
         )
     except ValidationError as exc:
         raise click.UsageError(_validation_message(exc)) from None
+    if record is not None:
+        try:
+            record.open("a").close()
+        except OSError as exc:
+            message = f"cannot append to {record}: {exc.strerror or exc}"
+            raise click.BadParameter(message, param_hint="--record") from None
     from llmconform.mock import MockError
 
     def ready(url: str) -> None:
+        capacity = f"capacity model: {config.capacity.describe()}" if config.capacity else "fixed TTFT/ITL"
+        rates = ", ".join(f"{kind}={rate:g}" for kind, rate in config.load_faults.items()) or "none"
         click.echo(
             f"llmconform mock listening on {url} (models: {', '.join(config.models)}; "
-            f"faults: {', '.join(sorted(config.faults)) or 'none'}); Ctrl-C stops it",
+            f"faults: {', '.join(sorted(config.faults)) or 'none'}; {capacity}; load faults: {rates}"
+            f"{f'; record: {record}' if record else ''}); Ctrl-C stops it",
             err=True,
         )
 

@@ -14,9 +14,12 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from llmconform.mock.config import MockConfig
+from llmconform.sse import DEFAULT_MAX_LINE_BYTES
 
 API_KEY_ENV = "LLMCONFORM_API_KEY"
-FAMILIES: tuple[str, ...] = ("models", "chat", "messages", "gemini", "responses", "embeddings", "consistency")
+FAMILIES: tuple[str, ...] = (
+    "models", "chat", "messages", "gemini", "responses", "embeddings", "images", "audio", "video", "consistency",
+)  # fmt: skip
 # A live URL costs money: without --max-requests a check run sends at most this many requests.
 LIVE_DEFAULT_MAX_REQUESTS = 400
 
@@ -35,6 +38,11 @@ class TargetConfig(BaseModel):
         default=None,
         description="Model id the embeddings family is checked with; None: the first listed id naming an "
         "embeddings model, else the model under test",
+    )
+    media_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model ids of the media requests, by kind: speech, translation, video (e.g. tts-1, whisper-1, "
+        "doubao-seedance-2-0-260128); a kind not given uses the model under test",
     )
 
     @field_validator("base_url")
@@ -57,14 +65,42 @@ class TargetConfig(BaseModel):
 
 
 class LimitsConfig(BaseModel):
-    """Per-request time and size limits (a hanging target becomes findings, never a hang)."""
+    """Per-request time and size limits (a hanging target becomes findings, never a hang); docs/limits.md."""
 
     model_config = ConfigDict(frozen=True)
 
     connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    # No byte received for this long ends the request (--read-timeout).
     read_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # The whole request, streams included, ends by then however the bytes arrive (--timeout).
     deadline_s: Annotated[float, Field(gt=0)] = 60.0
+    # The largest response body or stream, counted after content decoding (--max-body-mb).
     max_body_bytes: Annotated[int, Field(gt=0)] = 32 * 1024 * 1024
+    # The longest SSE line (a stream's line larger than this ends the request as undecodable).
+    max_line_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_LINE_BYTES
+
+
+class TaskPollingConfig(BaseModel):
+    """How ``check`` and ``load`` wait for an asynchronous task (video generation) to end: polls until
+    ``deadline_s`` after its creation, the waits growing from 1 s to ``interval_s`` (at most 30 polls a task:
+    a longer deadline spaces them out; ``families.video.poll_gaps``), every poll a request of the budget. None
+    picks the default for the target: the embedded mock's tasks end in about a second, a live Seedance task
+    takes minutes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    interval_s: Annotated[float, Field(gt=0)] | None = None
+    deadline_s: Annotated[float, Field(gt=0)] | None = None
+
+    def resolved(self, mock_stage_s: float | None) -> tuple[float, float]:
+        """(interval, deadline) in seconds: the configured values, else, for the embedded mock whose tasks take
+        ``mock_stage_s`` per stage, five polls a stage and eight stages' time (at least 2 s); for a URL
+        (``mock_stage_s`` None) one poll every 5 s for up to 10 minutes."""
+        if mock_stage_s is None:
+            interval, deadline = 5.0, 600.0
+        else:
+            interval, deadline = max(mock_stage_s / 5, 0.01), max(8 * mock_stage_s, 2.0)
+        return self.interval_s or interval, self.deadline_s or deadline
 
 
 class CheckConfig(BaseModel):
@@ -81,6 +117,7 @@ class CheckConfig(BaseModel):
     property_examples: Annotated[int, Field(ge=0)] = 25
     seed: int = 0
     limits: LimitsConfig = LimitsConfig()
+    task_polling: TaskPollingConfig = TaskPollingConfig()
     mock: MockConfig = MockConfig()
 
     @field_validator("families")

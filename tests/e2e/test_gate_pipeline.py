@@ -1,7 +1,7 @@
 """The release pipeline a team runs in CI, end to end on the embedded mock, through the CLI:
 check -> load -> gate (-> report). A clean run passes the example gates.toml; a mock fault fails the gate
 on the broken rule; extra latency fails the latency gate; a run within noise of its baseline passes the
-regression gate and one 20% slower (TTFT 72 ms instead of 60) fails it."""
+regression gate and one 50% slower (TTFT 90 ms instead of 60) fails it."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return report_dir
 
 
+@pytest.mark.xdist_group("gate_pipeline_clean")  # the module's clean run, computed once
 def test_a_clean_run_passes_the_example_gates_and_renders_a_report(clean: Path) -> None:
     code, document = gate(clean)
     assert code == 0, failed_checks(document)
@@ -79,6 +80,7 @@ def test_a_mock_fault_fails_the_gate_on_its_rule(tmp_path: Path) -> None:
     assert not any(name.startswith("latency.") for name in failed), failed
 
 
+@pytest.mark.xdist_group("gate_pipeline_clean")  # the module's clean run, computed once
 def test_extra_latency_fails_the_latency_gate(clean: Path, tmp_path: Path) -> None:
     shutil.copy(clean / "conformance.json", tmp_path / "conformance.json")
     assert run_cli(*LOAD, "--mock-ttft-ms", "300", "--report-dir", str(tmp_path)).returncode == 0
@@ -89,13 +91,14 @@ def test_extra_latency_fails_the_latency_gate(clean: Path, tmp_path: Path) -> No
     assert not any(name.startswith("conformance.") for name in failed), failed
 
 
+@pytest.mark.xdist_group("gate_pipeline_clean")  # the module's clean run, computed once
 def test_within_noise_of_the_baseline_passes_and_a_slowdown_fails(clean: Path, tmp_path: Path) -> None:
     thresholds = tmp_path / "regression.toml"
     thresholds.write_text(REGRESSION)
     again = tmp_path / "again"
     slower = tmp_path / "slower"
     assert run_cli(*LOAD, "--report-dir", str(again)).returncode == 0
-    assert run_cli(*LOAD, "--mock-ttft-ms", "72", "--report-dir", str(slower)).returncode == 0
+    assert run_cli(*LOAD, "--mock-ttft-ms", "90", "--report-dir", str(slower)).returncode == 0
     code, document = gate(again, thresholds, "--baseline", str(clean))
     assert code == 0, [c for c in document["checks"] if c["status"] == "failed"]
     code, document = gate(slower, thresholds, "--baseline", str(clean))

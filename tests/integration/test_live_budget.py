@@ -4,6 +4,7 @@ output limit (a live LLM costs money per token)."""
 from __future__ import annotations
 
 from llmconform.config import LIVE_DEFAULT_MAX_REQUESTS, CheckConfig, TargetConfig
+from llmconform.conformance.gemini_media_probes import MEDIA_OUTPUT_TOKENS
 from llmconform.conformance.runner import run_check
 from llmconform.exchange import Exchange
 from llmconform.json_numbers import as_int
@@ -55,7 +56,10 @@ def test_every_answered_generation_of_every_format_is_bounded() -> None:
     assert {e.family for e in answered} == set(LIMITS)
     for exchange in answered:
         limits = [as_int(v) for v in LIMITS[exchange.family](exchange.request_body) if v is not None]
-        assert limits and all(v is not None and v <= MAX_OUTPUT_TOKENS_PER_CHOICE for v in limits), (
+        config = exchange.request_body.get("generationConfig") or {}
+        media = set(config.get("responseModalities") or []) & {"IMAGE", "AUDIO"}
+        cap = MEDIA_OUTPUT_TOKENS if media else MAX_OUTPUT_TOKENS_PER_CHOICE  # an image costs ~1,290 tokens
+        assert limits and all(v is not None and v <= cap for v in limits), (
             exchange.family,
             exchange.request_body,
         )

@@ -57,11 +57,13 @@ def clean_run() -> ConformanceRun:
     return run()
 
 
+@pytest.mark.xdist_group("rules_fire_clean_run")  # one worker computes the module's clean run once
 def test_clean_mock_is_silent(clean_run: ConformanceRun) -> None:
     assert clean_run.exit_code == ExitCode.OK, clean_run.error
     assert [(f.rule, f.message) for f in clean_run.results.findings] == []
 
 
+@pytest.mark.xdist_group("rules_fire_clean_run")
 def test_clean_mock_exercises_every_rule(clean_run: ConformanceRun) -> None:
     never_judged = [
         rule.id for rule in REGISTRY if rule.id not in ONLY_ON_FAILURE and clean_run.results.count(rule.id).judged == 0

@@ -30,8 +30,8 @@ def test_families_expand_all_and_reject_unknown_names() -> None:
     assert "consistency" in FAMILIES and "gemini" in FAMILIES
     assert CheckConfig(families=("chat", "models")).families == ("models", "chat"), "always in FAMILIES order"
     assert CheckConfig(families=("models", "models")).families == ("models",)
-    with pytest.raises(ValidationError, match="unknown family 'images'"):
-        CheckConfig(families=("images",))
+    with pytest.raises(ValidationError, match="unknown family 'imagery'"):
+        CheckConfig(families=("imagery",))
 
 
 def test_the_key_is_a_secret_in_reprs() -> None:

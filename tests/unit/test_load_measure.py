@@ -579,7 +579,8 @@ def test_every_class_classify_returns_is_a_documented_error_class() -> None:
     produced = {classify(transport_failure(kind, status), []) for kind in TransportError for status in (None, 200)}
     produced |= {classify(unary_exchange({}, elapsed=0.1, status=s), []) for s in (302, 404, 500)}
     produced |= {classify(reference_stream(), [rules]) for rules in ("x", "stream_done_last", "stream_chunk_is_json")}
-    assert produced == set(ERROR_CLASSES)
+    # task_failed is the harness's verdict on a whole video task whose answers all kept the contract.
+    assert produced | {"task_failed"} == set(ERROR_CLASSES)
 
 
 # --- per-request SLOs (goodput) -------------------------------------------------------------------------

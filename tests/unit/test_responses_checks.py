@@ -209,6 +209,9 @@ def test_correct_answers_are_silent() -> None:
     assert findings(unary(reasoning)) == set()
     assert findings(stream(text_events())) == set()
     assert findings(stream(call_events(), **forced)) == set()
+    # A named function the request does not offer forces nothing (a lenient server may call another).
+    unoffered = {"tools": TOOLS, "tool_choice": {"type": "function", "name": "not_offered"}}
+    assert findings(unary(response_obj([call_item()]), **unoffered)) == set()
     assert findings(stream(text_events(("Hel", "lo"), status="incomplete"), max_output_tokens=16)) == set()
 
 

@@ -1,9 +1,11 @@
 """Named rules, one function each, with the rule id and its source in the docstring.
 
-Importing this package registers every rule in :data:`REGISTRY`.
+Importing this package registers every rule in :data:`REGISTRY`. No rule raises on what a server sends: a
+broken answer is a violation (tests/unit/test_fuzz_parsers.py runs every rule on fuzzed answers).
 """
 
 from llmconform.checks import (
+    audio,
     chat_answer,
     chat_relations,
     chat_stream,
@@ -12,11 +14,13 @@ from llmconform.checks import (
     embeddings,
     errors,
     gemini,
+    images,
     messages,
     responses,
     schema,
     schemathesis_rules,
     transport,
+    video,
 )
 from llmconform.checks.engine import check_exchange, exchange_rules
 from llmconform.checks.findings import Finding, Results, RuleCount
@@ -30,6 +34,7 @@ __all__ = [
     "RuleCount",
     "Severity",
     "Warn",
+    "audio",
     "chat_answer",
     "chat_relations",
     "chat_stream",
@@ -40,9 +45,11 @@ __all__ = [
     "errors",
     "exchange_rules",
     "gemini",
+    "images",
     "messages",
     "responses",
     "schema",
     "schemathesis_rules",
     "transport",
+    "video",
 ]

@@ -191,7 +191,7 @@ def gemini_error_body_shape(exchange: Exchange) -> Iterator[Violation]:
     if not isinstance(error.get("message"), str):
         yield f"Expected: error.message a string. Received: {error.get('message')!r:.80}"
     status = error.get("status")
-    if status not in GRPC_HTTP:
+    if not isinstance(status, str) or status not in GRPC_HTTP:
         yield f"Expected: error.status a google.rpc.Code name (e.g. INVALID_ARGUMENT). Received: {status!r:.60}"
     elif exchange.status in _MAPPED_HTTP and GRPC_HTTP[status] != exchange.status:
         yield Warn(
@@ -377,4 +377,4 @@ def gemini_thoughts_only_when_requested(exchange: Exchange) -> Iterator[Violatio
 
 
 # The stream state machine and the probe relations register with this module.
-from llmconform.checks import gemini_relations, gemini_stream, gemini_usage  # noqa: E402, F401
+from llmconform.checks import gemini_media, gemini_relations, gemini_stream, gemini_usage  # noqa: E402, F401

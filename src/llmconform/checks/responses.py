@@ -9,7 +9,6 @@ at the end of this module, so importing it registers every rule of the family.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -20,6 +19,7 @@ from llmconform.checks.errors import error_body_shape
 from llmconform.checks.registry import Severity, Violation, exchange_rule
 from llmconform.checks.schema import MAX_SCHEMA_ERRORS, describe_schema_error, schema_errors
 from llmconform.exchange import Exchange
+from llmconform.families.reading import parse_json
 from llmconform.families.responses import (
     FAMILY,
     is_responses,
@@ -373,7 +373,7 @@ def responses_function_call_shape(exchange: Exchange) -> Iterator[Violation]:
             yield f"{where}: Expected: arguments as a JSON-encoded string. Received: {kind} {item.arguments!r:.80}"
             continue
         try:
-            parsed = json.loads(item.arguments)
+            parsed = parse_json(item.arguments)
         except ValueError as exc:
             yield f"{where}: Expected: arguments that parse as JSON. Received: {item.arguments!r:.80} ({exc})"
             continue
@@ -388,7 +388,9 @@ def _tool_choice(exchange: Exchange) -> str | None:
     if not _function_names(exchange):
         return None
     if isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("name"), str):
-        return "=" + str(choice["name"])
+        # Naming a function the request does not offer leaves nothing to force (OpenAI refuses it with 400;
+        # an answer to it is judged by the other rules, not this one), as chat's tool_choice_honoured does.
+        return "=" + choice["name"] if choice["name"] in _function_names(exchange) else None
     if choice in ("required", "none"):
         return str(choice)
     return None

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmconform.conformance import (
+    audio_probes,
     chat_probes,
     consistency_probes,
     embeddings_probes,
     gemini_probes,
+    images_probes,
     messages_probes,
     responses_probes,
+    video_probes,
 )
 from llmconform.conformance.session import Session
 
@@ -40,6 +43,9 @@ class FamilyCheck:
     pin_body: BodyPin | None = None
     # Whether hypothesis property examples (chat_properties) run for this family.
     properties: bool = False
+    # At most this many (positive, negative) schemathesis examples per operation: families whose answers are
+    # media cost more per case (encoding, decoding), and a live target bills every generated task.
+    examples_cap: tuple[int, int] | None = None
 
 
 def _by_model(family: str, pin: Callable[[dict[str, Any], str, bool], None]) -> BodyPin:
@@ -98,6 +104,36 @@ FAMILY_CHECKS: dict[str, FamilyCheck] = {
             document="embeddings",
             bounds=embeddings_probes.GENERATION_BOUNDS,
             pin_body=_by_model("embeddings", embeddings_probes.pin_generated_body),
+        ),
+        FamilyCheck(
+            "images",
+            images_probes.PLANNED_REQUESTS,
+            images_probes.run_images_probes,
+            document="images",
+            bounds=images_probes.GENERATION_BOUNDS,
+            pin_body=_by_model("images", images_probes.pin_generated_body),
+            examples_cap=images_probes.EXAMPLES_CAP,
+        ),
+        FamilyCheck(
+            "audio",
+            audio_probes.PLANNED_REQUESTS,
+            audio_probes.run_audio_probes,
+            document="audio",
+            # Translation forms are left to the probes: a generated file part is never audio, so no positive
+            # case could be answered 2xx.
+            operations=("createSpeech",),
+            examples_cap=audio_probes.EXAMPLES_CAP,
+            bounds=audio_probes.GENERATION_BOUNDS,
+            pin_body=_by_model("speech", audio_probes.pin_generated_body),
+        ),
+        FamilyCheck(
+            "video",
+            video_probes.PLANNED_REQUESTS,
+            video_probes.run_video_probes,
+            document="video",
+            bounds=video_probes.GENERATION_BOUNDS,
+            pin_body=_by_model("video", video_probes.pin_generated_body),
+            examples_cap=video_probes.EXAMPLES_CAP,
         ),
         FamilyCheck(
             "consistency",

@@ -28,6 +28,8 @@ from llmconform.checks.gemini_relations import (
     gemini_unknown_model_rejected,
 )
 from llmconform.conformance.chat_probes import pick_stop
+from llmconform.conformance.gemini_media_probes import PLANNED_REQUESTS as MEDIA_REQUESTS
+from llmconform.conformance.gemini_media_probes import run_gemini_media_probes
 from llmconform.conformance.probe_steps import (
     NO_API_KEY,
     TIME_FUNCTION,
@@ -88,6 +90,7 @@ PLANNED: dict[str, int] = {
     "candidates": 3,
     "thinking": 5,
     "tools": 4,
+    "media": MEDIA_REQUESTS,
     "auth": 5,
     "unknown_model": 1,
     "invalid": 3,
@@ -149,6 +152,7 @@ def run_gemini_probes(session: Session) -> None:
     probe_candidates(session)
     probe_thinking(session)
     probe_tools(session)
+    run_gemini_media_probes(session)
     probe_auth(session)
     probe_unknown_model(session)
     probe_invalid_requests(session)

@@ -136,11 +136,15 @@ def make_plan(
             total = positive + negative
             positive = (per_operation * positive) // total if total else 0
             negative = per_operation - positive
+    caps = {check.name: check.examples_cap or (positive, negative) for check in checks}
     cases = {
-        name: (positive if with_body else int(without > 0), negative if with_body else 0)
+        name: (min(positive, caps[name][0]) if with_body else int(without > 0),
+               min(negative, caps[name][1]) if with_body else 0)
         for name, (with_body, without) in shape.items()
+    }  # fmt: skip
+    by_family = {
+        name: with_body * (cases[name][0] + cases[name][1]) + without for name, (with_body, without) in shape.items()
     }
-    by_family = {name: with_body * (positive + negative) + without for name, (with_body, without) in shape.items()}
     return Plan(probes, properties, cases, by_family, config.budget)
 
 
@@ -199,6 +203,7 @@ def run_check(
                 read_timeout_s=limits.read_timeout_s,
                 deadline_s=limits.deadline_s,
                 max_body_bytes=limits.max_body_bytes,
+                max_line_bytes=limits.max_line_bytes,
             ),
         )
         plan = make_plan(config, resolve_model=not model)
@@ -206,6 +211,9 @@ def run_check(
         journal = CheckJournal(config.report_dir, redactor)
         run.results.on_finding = journal.finding
         session = Session(client, run.results, Budget(config.budget), model, exchange_rules(), _both(journal, on_sent))
+        session.media_models = dict(config.target.media_models)
+        stage_s = config.mock.video_stage_ms / 1000 if mock is not None else None
+        session.task_poll_interval_s, session.task_deadline_s = config.task_polling.resolved(stage_s)
         budget_text = "unlimited (embedded mock)" if config.budget is None else f"at most {config.budget} requests"
         say(f"Target {run.target}; plan: {plan.describe()}; budget: {budget_text}")
         _run_phases(config, session, plan, say, on_phase)

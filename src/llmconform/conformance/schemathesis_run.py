@@ -148,6 +148,8 @@ def _send_case(session: Session, family: FamilyCheck, case: Any, mode: Generatio
         if isinstance(body, dict) and family.pin_body is not None:
             family.pin_body(body, session, positive)
         case.body = body
+    elif kwargs.get("files") is not None:
+        body, raw, headers["content-type"] = _multipart(kwargs, family, session, positive)
     elif kwargs.get("data") is not None:
         data = kwargs["data"]
         raw = data if isinstance(data, bytes) else str(data).encode()
@@ -182,6 +184,47 @@ def _send_case(session: Session, family: FamilyCheck, case: Any, mode: Generatio
             session.results.skip(rule, f"schemathesis check {name} raised {type(exc).__name__}: {exc}")
             continue
         session.results.count(rule).passed += 1
+
+
+def _multipart(
+    kwargs: dict[str, Any], family: FamilyCheck, session: Session, positive: bool
+) -> tuple[dict[str, Any], bytes, str]:
+    """(a JSON view of the form, the encoded multipart/form-data body, its Content-Type) of a form case.
+
+    The family's ``pin_body`` sees the form as one dict: a text field as its text (numbers too), a file as
+    ``(filename, bytes, media type)``, a repeated file as a list of those; it may rewrite either (schema-valid
+    files are any bytes, so a pin makes a positive case's files real files). Then httpx encodes the form; in
+    the view each file is ``"<file NAME: N bytes TYPE>"``.
+    """
+    form: dict[str, Any] = {}
+    for name, value in kwargs.get("files") or []:
+        filename, content = value[0], value[1]
+        if filename is None:
+            form[name] = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+            continue
+        media = value[2] if len(value) > 2 and value[2] else "application/octet-stream"
+        entry = (filename, content if isinstance(content, bytes) else str(content).encode(), media)
+        earlier = form.get(name)
+        form[name] = entry if earlier is None else [*(earlier if isinstance(earlier, list) else [earlier]), entry]
+    if isinstance(kwargs.get("data"), dict):
+        form.update({name: str(value) for name, value in kwargs["data"].items()})
+    # case.body stays as generated: schemathesis revalidates a changed body, and its files are bytes then, which
+    # a JSON Schema string never matches (every pinned case would count as negative).
+    if family.pin_body is not None:
+        family.pin_body(form, session, positive)
+    files: list[tuple[str, tuple[str, bytes, str]]] = []
+    fields: dict[str, Any] = {}
+    for name, value in form.items():
+        entries = value if isinstance(value, list) and all(isinstance(v, tuple) for v in value) else [value]
+        if all(isinstance(entry, tuple) for entry in entries):
+            files.extend((name, entry) for entry in entries)
+        else:
+            fields[name] = value if isinstance(value, str | list) else str(value)
+    request = httpx.Request("POST", "http://multipart.invalid/", data=fields, files=files)
+    view: dict[str, Any] = dict(fields)
+    for name, (filename, content, media) in files:
+        view[name] = f"<file {filename}: {len(content)} bytes {media}>"
+    return view, request.read(), request.headers["content-type"]
 
 
 def _describe(exc: BaseException) -> str:

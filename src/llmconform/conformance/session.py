@@ -81,12 +81,22 @@ class Session:
     notes: list[str] = field(default_factory=list)
     # The model the embeddings family is checked with ("" means the model under test).
     embedding_model: str = ""
+    # Models of the media requests by kind (speech, translation, video: TargetConfig.media_models).
+    media_models: dict[str, str] = field(default_factory=dict)
     # Families the target answered 404/405 for (see conformance.runner._served): not judged, not asked again.
     unserved: set[str] = field(default_factory=set)
+    # How asynchronous tasks (video) are polled: one poll every interval until the deadline, in seconds
+    # (CheckConfig.task_polling, resolved for the target).
+    task_poll_interval_s: float = 5.0
+    task_deadline_s: float = 600.0
 
     def model_for(self, family: str) -> str:
-        """The model a family's requests name: the embeddings model for embeddings, else the model under test."""
-        return (self.embedding_model or self.model) if family == "embeddings" else self.model
+        """The model a family's requests name: the embeddings model for embeddings, the media model of a kind
+        (``media_models``: speech, translation, video; the audio family's requests are speech) when one was given,
+        else the model under test."""
+        if family == "embeddings":
+            return self.embedding_model or self.model
+        return self.media_models.get("speech" if family == "audio" else family) or self.model
 
     def send(
         self,

@@ -3,7 +3,8 @@
 Every family module offers the same three functions, so load, the consistency probes and the client
 can treat formats alike: ``request_headers(api_key)`` (the family's native auth and version headers),
 ``build_request(model, messages, max_tokens=, stream=)`` (a request for chat-format messages) and
-``read_answer(exchange)`` (an :class:`~llmconform.families.answer.Answer` or None).
+``read_answer(exchange)`` (an :class:`~llmconform.families.answer.Answer` or None). No reader raises on
+what a server sends: what it cannot read is a problem on the family's view (tests/unit/test_fuzz_parsers.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from llmconform.exchange import Exchange
-from llmconform.families import chat, embeddings, gemini, messages, responses
+from llmconform.families import audio, chat, embeddings, gemini, images, messages, responses, video
 from llmconform.families.answer import Answer
 
 __all__ = ["GENERATION_FAMILIES", "Answer", "build_request", "family_module", "read_answer", "request_headers"]
@@ -24,6 +25,9 @@ _MODULES: dict[str, ModuleType] = {
     "gemini": gemini,
     "responses": responses,
     "embeddings": embeddings,
+    "images": images,
+    "audio": audio,
+    "video": video,
 }
 # The chat-like formats: one prompt can be sent through each and the answers compared (rules X1, X2).
 GENERATION_FAMILIES: tuple[str, ...] = ("chat", "messages", "gemini", "responses")

@@ -38,3 +38,6 @@ class Answer:
     finish: str | None = None
     raw_finish: str | None = None
     stream: bool = False
+    # Media answers (images, audio, video), which carry no text: seconds after the request was sent until the
+    # first byte of the answer arrived. Load reports it in the TTFT slot.
+    first_byte_s: float | None = None

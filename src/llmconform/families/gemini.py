@@ -22,7 +22,14 @@ import orjson
 
 from llmconform.exchange import Exchange
 from llmconform.families.answer import Answer
-from llmconform.families.reading import cached_view, read_json_array, read_json_object, received_2xx
+from llmconform.families.reading import (
+    TextJoiner,
+    cached_view,
+    parse_json,
+    read_json_array,
+    read_json_object,
+    received_2xx,
+)
 from llmconform.json_numbers import as_int
 
 FAMILY = "gemini"
@@ -53,6 +60,15 @@ class FunctionCallView:
 
 
 @dataclass(slots=True)
+class InlineDataView:
+    """One inlineData part of an answer (an image or audio): its declared mimeType and its base64 data as sent."""
+
+    mime_type: Any
+    data: Any
+    thought: bool = False
+
+
+@dataclass(slots=True)
 class CandidateView:
     """One candidate, assembled from its partial answers when streamed."""
 
@@ -61,6 +77,7 @@ class CandidateView:
     thought_text: str = ""
     thought_parts: int = 0
     function_calls: list[FunctionCallView] = field(default_factory=list)
+    inline_data: list[InlineDataView] = field(default_factory=list)
     role: Any = None
     finish_reason: Any = None
     finish_count: int = 0
@@ -68,7 +85,7 @@ class CandidateView:
 
     @property
     def has_output(self) -> bool:
-        return bool(self.text) or bool(self.function_calls)
+        return bool(self.text) or bool(self.function_calls) or bool(self.inline_data)
 
 
 @dataclass(slots=True)
@@ -269,6 +286,20 @@ def include_thoughts(exchange: Exchange) -> bool:
     return proto_field(thinking_config(exchange), "includeThoughts", "include_thoughts") is True
 
 
+def response_modalities(exchange: Exchange) -> frozenset[str]:
+    """generationConfig.responseModalities, upper-cased (Google takes any case); empty when not asked."""
+    modalities = proto_field(generation_config(exchange), "responseModalities", "response_modalities")
+    if not isinstance(modalities, list):
+        return frozenset()
+    return frozenset(m.upper() for m in modalities if isinstance(m, str))
+
+
+def image_config(exchange: Exchange) -> dict[str, Any]:
+    """generationConfig.imageConfig (an empty dict when absent)."""
+    config = proto_field(generation_config(exchange), "imageConfig", "image_config")
+    return config if isinstance(config, dict) else {}
+
+
 def declared_functions(exchange: Exchange) -> list[str]:
     """The names of the function declarations the request offers, in order."""
     names: list[str] = []
@@ -367,7 +398,7 @@ def _fill_frames(view: GeminiView, items: list[tuple[float, str, Any]], *, parse
             continue
         else:
             try:
-                frame.payload = json.loads(data)
+                frame.payload = parse_json(data)
             except ValueError as exc:
                 frame.error = f"event #{position} data is not JSON: {exc}"
                 continue
@@ -389,8 +420,11 @@ class _Merger:
     def __init__(self) -> None:
         self._by_index: dict[Any, CandidateView] = {}
         self.duplicates: list[tuple[str, Any]] = []
+        self._joiner = TextJoiner()
 
     def candidates(self) -> list[CandidateView]:
+        """The merged candidates, their texts joined (call once every answer has been taken)."""
+        self._joiner.join()
         return list(self._by_index.values())
 
     def take(self, payload: dict[str, Any], where: str) -> str:
@@ -409,11 +443,11 @@ class _Merger:
             candidate = self._by_index.get(key)
             if candidate is None:
                 candidate = self._by_index[key] = CandidateView(index=index)
-            carried += _merge_candidate(candidate, raw)
+            carried += _merge_candidate(candidate, raw, self._joiner)
         return carried
 
 
-def _merge_candidate(candidate: CandidateView, raw: dict[str, Any]) -> str:
+def _merge_candidate(candidate: CandidateView, raw: dict[str, Any], joiner: TextJoiner) -> str:
     finished_before = candidate.finish_count > 0
     carried = ""
     content = raw.get("content")
@@ -426,12 +460,13 @@ def _merge_candidate(candidate: CandidateView, raw: dict[str, Any]) -> str:
                 continue
             text = part.get("text")
             call = part.get("functionCall")
+            blob = part.get("inlineData")
             if isinstance(text, str):
                 if part.get("thought") is True:
-                    candidate.thought_text += text
+                    joiner.append(candidate, "thought_text", text)
                     candidate.thought_parts += 1
                 else:
-                    candidate.text = (candidate.text or "") + text
+                    joiner.append(candidate, "text", text)
                 carried += text
                 if finished_before and text:
                     candidate.content_after_finish = True
@@ -439,6 +474,12 @@ def _merge_candidate(candidate: CandidateView, raw: dict[str, Any]) -> str:
                 args = call.get("args")
                 candidate.function_calls.append(FunctionCallView(name=call.get("name"), args=args, id=call.get("id")))
                 carried += _args_text(args)
+                if finished_before:
+                    candidate.content_after_finish = True
+            elif isinstance(blob, dict):
+                candidate.inline_data.append(
+                    InlineDataView(blob.get("mimeType"), blob.get("data"), part.get("thought") is True)
+                )
                 if finished_before:
                     candidate.content_after_finish = True
     if raw.get("finishReason") is not None:
@@ -495,7 +536,7 @@ def chat_finish(candidate: CandidateView) -> Any:
         return "tool_calls" if candidate.function_calls else "stop"
     if reason == "MAX_TOKENS":
         return "length"
-    if reason in _FILTERED:
+    if isinstance(reason, str) and reason in _FILTERED:  # any JSON value may come: a list is not hashable
         return "content_filter"
     return reason
 
@@ -534,12 +575,15 @@ def read_answer(exchange: Exchange) -> Answer | None:
         candidates, thoughts = usage_count(usage, "candidatesTokenCount"), usage_count(usage, "thoughtsTokenCount")
         output = candidates + thoughts if candidates is not None and thoughts is not None else None
     first = view.candidate(0) or (view.candidates[0] if view.candidates else None)
+    raw = first.finish_reason if first is not None else None
+    # Strings, as chat's reader gives them, whatever JSON value the finishReason was (rule X2 compares them).
+    finish = str(chat_finish(first)) if first is not None and raw is not None else None
     return Answer(
         text_events=text_events(view),
         text=answer_text(view),
         input_tokens=as_int(usage.get("promptTokenCount")) if usage is not None else None,
         output_tokens=output,
-        finish=chat_finish(first) if first is not None and first.finish_reason is not None else None,
-        raw_finish=first.finish_reason if first is not None else None,
+        finish=finish,
+        raw_finish=None if raw is None else str(raw),
         stream=view.stream,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from llmconform.checks.engine import check_exchange, exchange_rules
@@ -61,10 +61,26 @@ class ProcessHarness:
     def start(self) -> None:
         self.pacer.start()
 
-    def complete(self, exchange: Exchange, operation: str, slot: Slot, sent: float) -> RequestRecord:
-        """Check, measure and count one finished exchange."""
+    def complete(
+        self,
+        exchange: Exchange,
+        operation: str,
+        slot: Slot,
+        sent: float,
+        *,
+        parts: Sequence[Exchange] = (),
+        failed: str | None = None,
+    ) -> RequestRecord:
+        """Check, measure and count one finished exchange.
+
+        A request made of several exchanges (a video task: its create call and polls, measured as one
+        ``exchange`` from ``families.video.task_exchange``) names them as ``parts``: each is judged by the rules
+        like any answer, and a rule it breaks fails the request. ``failed`` says why such a request ended
+        without its result although every answer kept the contract (a task that failed): class ``task_failed``.
+        """
         results = Results(max_findings_per_rule=1)
-        check_exchange(exchange, results, self._rules)
+        for part in (*parts, exchange):
+            check_exchange(part, results, self._rules)
         errors = sorted({f.rule for f in results.findings if f.severity is Severity.ERROR})
         warnings = sorted({f.rule for f in results.findings if f.severity is Severity.WARNING} - set(errors))
         record = measure(
@@ -78,6 +94,8 @@ class ProcessHarness:
             warmup=slot.warmup,
             process=self.process_index,
         )
+        if failed is not None and record.error_class is None:
+            record.error_class, record.error = "task_failed", failed
         record.good = judge_slos(record, self.plan.slos)
         if record.error is not None:
             record.error = self.redactor.text(record.error)

@@ -38,7 +38,9 @@ DEFINITIONS: dict[str, str] = {
     "ttft": (
         "Time to first token: send time to the arrival of the first stream chunk that carries generated text "
         "(non-empty delta content, reasoning, refusal or tool-call arguments in any choice). Role-only and "
-        "usage-only chunks and [DONE] do not count. Streamed requests only."
+        "usage-only chunks and [DONE] do not count. Streamed requests only, and media answers (images, audio), "
+        "which carry no text: for them, send time to the first byte of the answer (a video task: of the create "
+        "call's answer)."
     ),
     "itl": (
         "Inter-token latency, per chunk: the gap between the arrivals of successive text-carrying chunks of "
@@ -49,7 +51,10 @@ DEFINITIONS: dict[str, str] = {
         "Time per output token after the first: (E2E - TTFT) / (output tokens - 1), per request, for streams "
         "with at least 2 output tokens (server usage; the client count when the server sent none)."
     ),
-    "e2e": "End-to-end latency: send time to the last byte of the response (the stream's end for streams).",
+    "e2e": (
+        "End-to-end latency: send time to the last byte of the response (the stream's end for streams; for a "
+        "video task, the end of the poll that saw it reach a final state)."
+    ),
     "output_tokens": (
         "usage.completion_tokens reported by the server (the final usage chunk of a stream). The client "
         "counts the generated text with its tokenizer too; 'token_count_check' reports how often and by how "
@@ -78,7 +83,8 @@ DEFINITIONS: dict[str, str] = {
     "errors": (
         "Every failed request has one class: connect, timeout, http_4xx, http_5xx, stream_truncated (the "
         "connection or the stream ended early), decode (an unreadable body or stream), too_large, protocol, "
-        "or contract (a 2xx answer that broke an error-severity rule; 'violations' counts rules)."
+        "contract (a 2xx answer that broke an error-severity rule; 'violations' counts rules), or task_failed (an "
+        "asynchronous task, a video, that ended failed, expired or cancelled)."
     ),
 }
 
@@ -92,6 +98,7 @@ ERROR_CLASSES = (
     "too_large",
     "protocol",
     "contract",
+    "task_failed",
 )
 # A complete 2xx answer is timed even when it broke the contract (it is counted as failed all the same).
 TIMED_CLASSES = frozenset({None, "contract"})
@@ -248,6 +255,8 @@ def _measure_answer(answer: Answer, record: RequestRecord, lag_s: float, tokeniz
     record.output_tokens = answer.output_tokens
     record.prompt_tokens = answer.input_tokens
     record.finish_reason = answer.raw_finish
+    if answer.first_byte_s is not None:
+        record.ttft_ms = (lag_s + answer.first_byte_s) * 1000  # a media answer's "first token": its first byte
     if not answer.stream:
         record.output_tokens_client = tokenizer(answer.text)
         return

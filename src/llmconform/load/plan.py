@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from llmconform.config import LimitsConfig
+from llmconform.config import LimitsConfig, TaskPollingConfig
 
 __all__ = [
     "Arrival",
@@ -180,7 +180,14 @@ class LoadPlan(BaseModel):
     workload: WorkloadSpec = WorkloadSpec()
     slos: dict[str, float] = Field(default_factory=dict)
     limits: LimitsConfig = LimitsConfig()
+    # How a video task is polled until it ends (one request = one task: its create and its polls).
+    task_polling: TaskPollingConfig = TaskPollingConfig()
     tokenizer: Literal["words", "chunks"] = "words"
+    # --respect-retry-after: a 429/503 with Retry-After is waited out and sent again, at most max_retries
+    # times, never waiting longer than max_retry_wait_s at once (llmconform.load.retry).
+    respect_retry_after: bool = False
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    max_retry_wait_s: Annotated[float, Field(gt=0)] = 30.0
     workers: Annotated[int, Field(ge=0)] = 0
     report_dir: str
 

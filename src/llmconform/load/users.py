@@ -14,24 +14,33 @@ import gevent
 from locust import User, constant, task
 from locust.exception import StopUser
 
+from llmconform.exchange import Exchange
+from llmconform.families import video
 from llmconform.families.chat import MODELS_OPERATION, MODELS_PATH
 from llmconform.load.harness import ProcessHarness
 from llmconform.load.http import LoadHttp
 from llmconform.load.plugin import harness_for
+from llmconform.load.retry import retry_wait_s
+from llmconform.mock.config import MockConfig
 
 __all__ = [
+    "AudioUser",
     "ChatStreamUser",
     "ChatUnaryUser",
     "EmbeddingsUser",
     "GeminiStreamUser",
+    "ImagesUser",
     "LLMUser",
     "MessagesStreamUser",
     "MixedUser",
     "ModelsUser",
     "ResponsesStreamUser",
+    "VideoUser",
 ]
 
 CONNECT_FAILURE_PAUSE_S = 0.1
+# How long the embedded mock keeps a video task in each stage (MockConfig.video_stage_ms), for the poll pace.
+MOCK_VIDEO_STAGE_S = MockConfig.model_fields["video_stage_ms"].default / 1000
 
 
 class LLMUser(User):
@@ -63,6 +72,15 @@ class LLMUser(User):
             raise StopUser()
         try:
             exchange, sent = self.http.send(method, path, family=family, operation=operation, json_body=body)
+            # --respect-retry-after: wait as the target asks and send again, a bounded number of times. The
+            # request keeps its intended time, so the wait counts in its latency; retries are tallied apart.
+            for _ in range(self.harness.plan.max_retries if self.harness.plan.respect_retry_after else 0):
+                wait = retry_wait_s(exchange, self.harness.plan.max_retry_wait_s, pacer.seconds_left())
+                if wait is None:
+                    break
+                self.harness.tally.retry(exchange.status, wait, warmup=slot.warmup)
+                gevent.sleep(wait)
+                exchange, sent = self.http.send(method, path, family=family, operation=operation, json_body=body)
         finally:
             pacer.release()
         record = self.harness.complete(exchange, name, slot, sent)
@@ -79,11 +97,54 @@ class LLMUser(User):
         )
 
     def generate(self, family: str, *, stream: bool) -> None:
-        """One request of ``family`` (chat, messages, gemini, responses, embeddings) from the workload,
-        reported as ``<family>-stream`` / ``<family>-unary`` (embeddings: ``embeddings``)."""
+        """One request of ``family`` (chat, messages, gemini, responses, embeddings, images) from the workload,
+        reported as ``<family>-stream`` / ``<family>-unary`` (embeddings, images: the family's name)."""
         method, path, operation, body = self.harness.workload.request(family, stream=stream)
-        name = family if family == "embeddings" else f"{family}-{'stream' if stream else 'unary'}"
+        unary = ("embeddings", "images", "audio")
+        name = family if family in unary else f"{family}-{'stream' if stream else 'unary'}"
         self.send(name, method, path, operation=operation, body=body, family=family)
+
+    def video_task(self) -> None:
+        """One video task from the workload, reported as ``video``: created, then polled every
+        ``plan.task_polling`` interval until it ends or its deadline passes (``families.video.poll_gaps``).
+        Its E2E runs from the create's send to the poll that saw the end; its TTFT slot is the create answer's
+        first byte. The create and every poll are judged by the rules; the slot is held until the task ends."""
+        pacer = self.harness.pacer
+        slot = pacer.next_slot()
+        if slot is None:
+            raise StopUser()
+        plan = self.harness.plan
+        interval, deadline = plan.task_polling.resolved(MOCK_VIDEO_STAGE_S if plan.embedded else None)
+        polls: list[Exchange] = []
+        try:
+            method, path, operation, body = self.harness.workload.request("video", stream=False)
+            create, sent = self.http.send(method, path, family="video", operation=operation, json_body=body)
+            task_id = video.created_task_id(create)
+            if task_id is not None:
+                polls = self._poll_video(task_id, interval, deadline)
+        finally:
+            pacer.release()
+        task, failed = video.task_exchange(create, polls, deadline)
+        record = self.harness.complete(task, "video", slot, sent, parts=[create, *polls], failed=failed)
+        self.environment.events.request.fire(
+            request_type=method,
+            name="video",
+            response_time=record.e2e_ms,
+            response_length=task.received_bytes,
+            exception=None if record.ok else RuntimeError(record.error_class),
+            context={},
+        )
+
+    def _poll_video(self, task_id: str, interval: float, deadline: float) -> list[Exchange]:
+        """Poll a video task until it ends, an answer is not 2xx, or ``poll_gaps`` is spent (bounded)."""
+        polls: list[Exchange] = []
+        for gap in video.poll_gaps(interval, deadline):
+            gevent.sleep(gap)
+            poll, _ = self.http.send("GET", video.task_path(task_id), family="video", operation=video.QUERY_OPERATION)
+            polls.append(poll)
+            if not poll.ok or video.task_view(poll).final:
+                break
+        return polls
 
     def chat(self, *, stream: bool) -> None:
         """One chat completion from the workload, streamed or not."""
@@ -150,11 +211,38 @@ class EmbeddingsUser(LLMUser):
         self.generate("embeddings", stream=False)
 
 
+class ImagesUser(LLMUser):
+    """Image generations from the workload's prompts (POST /v1/images/generations): one 1024x1024 image of
+    quality low as b64_json per request; TTFT is the first byte of the answer, E2E its completion."""
+
+    @task
+    def images(self) -> None:
+        self.generate("images", stream=False)
+
+
+class AudioUser(LLMUser):
+    """Speech of the workload's prompts (POST /v1/audio/speech, mp3): TTFT slot = the first byte of the audio."""
+
+    @task
+    def audio(self) -> None:
+        self.generate("audio", stream=False)
+
+
+class VideoUser(LLMUser):
+    """Video tasks of the workload's prompts (the cheapest upstream makes: 4 s at 480p), each polled until it
+    ends; E2E = from the create's send to the poll that saw the end."""
+
+    @task
+    def video(self) -> None:
+        self.video_task()
+
+
 class MixedUser(LLMUser):
     """Every format in one run, weighted per slot: streamed chat 4, unary chat 2, streamed Claude messages 2,
-    streamed Gemini 2, streamed Responses 2, embeddings 1, model list 1; reported per operation, so each
-    format has its own TTFT (its own "first token": first text delta, first content_block_delta, first
-    candidate text, first output_text delta)."""
+    streamed Gemini 2, streamed Responses 2, embeddings 1, images 1, audio 1, video 1, model list 1; reported per
+    operation, so each format has its own TTFT (its own "first token": first text delta, first
+    content_block_delta, first candidate text, first output_text delta; for images and audio the answer's first
+    byte, for a video task the create answer's)."""
 
     @task(4)
     def chat_stream(self) -> None:
@@ -179,6 +267,18 @@ class MixedUser(LLMUser):
     @task(1)
     def embeddings(self) -> None:
         self.generate("embeddings", stream=False)
+
+    @task(1)
+    def images(self) -> None:
+        self.generate("images", stream=False)
+
+    @task(1)
+    def audio(self) -> None:
+        self.generate("audio", stream=False)
+
+    @task(1)
+    def video(self) -> None:
+        self.video_task()
 
     @task(1)
     def models(self) -> None:

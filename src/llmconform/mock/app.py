@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmconform.mock import embeddings, gemini, messages, responses
+from llmconform.mock import audio, embeddings, gemini, images, messages, responses, video
 from llmconform.mock.chat import ChatEndpoints
 from llmconform.mock.common import MockContext, new_request_id
 from llmconform.mock.config import MockConfig
@@ -42,7 +42,7 @@ def create_app(config: MockConfig, validator: Validator | None = None) -> Starle
     context = MockContext(config)
     endpoints = ChatEndpoints(context, body_validator)
     # Families with their own error shape, by the path prefixes they serve (longest prefix first).
-    family_mocks = (messages, gemini, responses, embeddings)
+    family_mocks = (messages, gemini, responses, embeddings, images, audio, video)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         """Routing errors (unknown path 404, wrong method 405) as OpenAI error bodies."""
@@ -58,8 +58,9 @@ def create_app(config: MockConfig, validator: Validator | None = None) -> Starle
             error = ApiError(
                 404,
                 f"Unknown request URL: {where}. The mock serves POST /v1/chat/completions, "
-                "GET /v1/models, POST /v1/messages, POST /v1/responses, POST /v1/embeddings and "
-                "/v1beta/models (Gemini); check the base URL and path for typos.",
+                "GET /v1/models, POST /v1/messages, POST /v1/responses, POST /v1/embeddings, /v1/images, /v1/audio, "
+                "/api/v3/contents/generations/tasks (video) and /v1beta/models (Gemini); check the base URL and "
+                "path for typos.",
                 code="unknown_url",
             )
         elif status == 405:

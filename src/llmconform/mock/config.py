@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
+from llmconform.mock.capacity import CapacityConfig
 from llmconform.mock.faults import FAULTS
+from llmconform.mock.load_faults import DEFAULT_STALL_S, check_rates
 
 __all__ = ["DEFAULT_API_KEY", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_MODELS", "MockConfig"]
 
@@ -41,6 +43,11 @@ class MockConfig(BaseModel, frozen=True):
     tokens_per_chunk: int = Field(
         default=1, ge=1, description="How many generated tokens one streamed content chunk carries."
     )
+    video_stage_ms: float = Field(
+        default=250.0,
+        ge=0.0,
+        description="How long a video task stays queued, then running, before it ends (milliseconds per stage).",
+    )
     faults: frozenset[str] = Field(
         default=frozenset(),
         description="Fault names (harness rule ids, see llmconform.mock.FAULTS) active on every request.",
@@ -54,6 +61,22 @@ class MockConfig(BaseModel, frozen=True):
         ge=1,
         description="Largest request body accepted; larger bodies get 413.",
     )
+    capacity: CapacityConfig | None = Field(
+        default=None,
+        description="The capacity model (queue, running cap, step loop; docs/mock-capacity.md); None: fixed TTFT/ITL.",
+    )
+    load_faults: dict[str, float] = Field(
+        default_factory=dict,
+        description="Faults under load by rate: kind (see llmconform.mock.load_faults.LOAD_FAULTS) -> probability.",
+    )
+    load_fault_stall_s: float = Field(
+        default=DEFAULT_STALL_S, ge=0.0, description="How long the `stall` load fault pauses an answer (seconds)."
+    )
+    seed: int = Field(default=0, description="Seed of the load-fault draws.")
+    record_path: str | None = Field(
+        default=None,
+        description="Append one JSON line per finished request to this file (see llmconform.mock.record).",
+    )
 
     @field_validator("faults", mode="after")
     @classmethod
@@ -64,3 +87,8 @@ class MockConfig(BaseModel, frozen=True):
                 f"unknown fault name(s) {', '.join(map(repr, unknown))}; valid names are: {', '.join(sorted(FAULTS))}"
             )
         return value
+
+    @field_validator("load_faults", mode="after")
+    @classmethod
+    def _known_load_faults(cls, value: dict[str, float]) -> dict[str, float]:
+        return check_rates(value)

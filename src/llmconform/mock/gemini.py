@@ -24,6 +24,7 @@ maxOutputTokens. Streams are paced like chat's: one round of frames per ``tokens
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import logging
 import random
@@ -34,7 +35,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from llmconform.json_numbers import as_int
@@ -45,9 +46,11 @@ from llmconform.mock.common import (
     body_too_large_message,
     mask_key,
     new_request_id,
-    paced,
 )
 from llmconform.mock.content import Choice, Completion, generate
+from llmconform.mock.delivery import Overload, deliver
+from llmconform.mock.gemini_media import CandidateMedia, candidate_media, usage_details
+from llmconform.mock.load_faults import GEMINI_ARRAY, GEMINI_SSE
 from llmconform.mock.request import ChatRequest
 from llmconform.mock.validation import BodyValidator
 
@@ -374,14 +377,23 @@ class GeminiAnswer:
     completion: Completion
     thoughts: tuple[tuple[str, ...], ...]
     show_thoughts: bool
+    cached_tokens: int = 0
+    # Per candidate, its inline media (responseModalities IMAGE, AUDIO); empty or None: text only.
+    media: tuple[CandidateMedia | None, ...] = ()
+
+    def media_of(self) -> tuple[CandidateMedia | None, ...]:
+        return self.media or (None,) * len(self.completion.choices)
 
 
 def _usage(answer: GeminiAnswer, faults: frozenset[str]) -> dict[str, Any]:
     prompt = answer.completion.prompt_tokens
-    candidates = answer.completion.completion_tokens
+    media = [m for m in answer.media_of() if m is not None]
+    shown = [c for c, m in zip(answer.completion.choices, answer.media_of(), strict=True) if m is None or m.show_text]
+    text_tokens = sum(c.completion_tokens for c in shown)
+    candidates = text_tokens + sum(m.token_count for m in media)
     thoughts = sum(len(t) for t in answer.thoughts)
     total = prompt + candidates + (0 if "gemini_usage_total_is_sum" in faults else thoughts)
-    cached = prompt + 5 if "gemini_usage_cached_within_prompt" in faults else 0
+    cached = prompt + 5 if "gemini_usage_cached_within_prompt" in faults else min(answer.cached_tokens, prompt)
     return {
         "promptTokenCount": prompt,
         "candidatesTokenCount": candidates,
@@ -389,7 +401,7 @@ def _usage(answer: GeminiAnswer, faults: frozenset[str]) -> dict[str, Any]:
         "thoughtsTokenCount": thoughts,
         "cachedContentTokenCount": cached,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
-        "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": candidates}],
+        "candidatesTokensDetails": usage_details(text_tokens, media, faults),
     }
 
 
@@ -431,10 +443,12 @@ def _candidate(index: int, parts: list[dict[str, Any]], finish: str | None) -> d
 def unary_body(answer: GeminiAnswer, faults: frozenset[str]) -> bytes:
     """Encode the whole GenerateContentResponse."""
     candidates = []
-    for choice, thoughts in zip(answer.completion.choices, answer.thoughts, strict=True):
+    for choice, thoughts, media in zip(answer.completion.choices, answer.thoughts, answer.media_of(), strict=True):
         parts = [{"text": "".join(thoughts), "thought": True}] if thoughts and answer.show_thoughts else []
-        parts += _answer_parts(choice, faults)
-        candidates.append(_candidate(choice.index, parts, _FINISH.get(choice.finish_reason, "OTHER")))
+        if media is None or media.show_text or choice.tool_calls:
+            parts += _answer_parts(choice, faults)
+        parts += media.parts if media is not None else ()
+        candidates.append(_candidate(choice.index, parts, _finish(choice, media)))
     body: dict[str, Any] = {"candidates": candidates}
     if "gemini_usage_present" not in faults:
         body["usageMetadata"] = _usage(answer, faults)
@@ -446,22 +460,38 @@ def _groups(pieces: tuple[str, ...], size: int) -> list[str]:
     return ["".join(pieces[start : start + size]) for start in range(0, len(pieces), size)]
 
 
-def _steps(choice: Choice, thoughts: tuple[str, ...], show: bool, tpc: int, faults: frozenset[str]) -> list[Any]:
-    """The parts of each round of one candidate's stream."""
+def _finish(choice: Choice, media: CandidateMedia | None) -> str:
+    """The candidate's finishReason: its media's when they set one (MAX_TOKENS, or STOP without text)."""
+    if media is not None and media.finish is not None:
+        return media.finish
+    return _FINISH.get(choice.finish_reason, "OTHER")
+
+
+def _steps(
+    choice: Choice,
+    thoughts: tuple[str, ...],
+    show: bool,
+    tpc: int,
+    faults: frozenset[str],
+    media: CandidateMedia | None = None,
+) -> list[Any]:
+    """The parts of each round of one candidate's stream (inline media come whole, in a round of their own)."""
     steps: list[list[dict[str, Any]]] = []
     if show:
         steps += [[{"text": text, "thought": True}] for text in _groups(thoughts, tpc)]
     if choice.tool_calls:
         steps.append(_call_parts(choice, faults))  # Gemini streams a function call whole
-    else:
+    elif media is None or media.show_text:
         steps += [[{"text": text}] for text in _groups(choice.pieces, tpc)] or [[{"text": ""}]]
+    if media is not None and (media.parts or not steps):
+        steps.append(list(media.parts))
     return steps
 
 
 def _candidate_steps(answer: GeminiAnswer, tokens_per_chunk: int, faults: frozenset[str]) -> list[list[Any]]:
     return [
-        _steps(choice, thoughts, answer.show_thoughts, tokens_per_chunk, faults)
-        for choice, thoughts in zip(answer.completion.choices, answer.thoughts, strict=True)
+        _steps(choice, thoughts, answer.show_thoughts, tokens_per_chunk, faults, media)
+        for choice, thoughts, media in zip(answer.completion.choices, answer.thoughts, answer.media_of(), strict=True)
     ]
 
 
@@ -478,9 +508,9 @@ def stream_frames(answer: GeminiAnswer, tokens_per_chunk: int, faults: frozenset
     frames: list[dict[str, Any]] = []
     for r in range(rounds):
         candidates = []
-        for choice, steps in zip(answer.completion.choices, per_candidate, strict=True):
+        for choice, steps, media in zip(answer.completion.choices, per_candidate, answer.media_of(), strict=True):
             if r < len(steps):
-                finish = _FINISH.get(choice.finish_reason, "OTHER") if r == len(steps) - 1 else None
+                finish = _finish(choice, media) if r == len(steps) - 1 else None
                 candidates.append(_candidate(choice.index, steps[r], finish))
         frames.append({"candidates": candidates, **_envelope(answer, faults)})
     where = 0 if "gemini_stream_final_frame" in faults else -1
@@ -678,10 +708,17 @@ class GeminiEndpoints:
             return error_response(error, faults, request_id)
         if model not in self._context.models and "gemini_unknown_model_rejected" not in faults:
             return error_response(self._not_found(model, STREAM if stream else GENERATE), faults, request_id)
-        return await self._answer(model, checked, stream, alt == "sse", faults, request_id)
+        return await self._answer(request, model, checked, stream, alt == "sse", faults, request_id)
 
     async def _answer(
-        self, model: str, body: Mapping[str, Any], stream: bool, sse: bool, faults: frozenset[str], request_id: str
+        self,
+        request: Request,
+        model: str,
+        body: Mapping[str, Any],
+        stream: bool,
+        sse: bool,
+        faults: frozenset[str],
+        request_id: str,
     ) -> Response:
         chat = ChatRequest.from_body(chat_body(model, body))
         generator_faults = frozenset(_GENERATOR_FAULTS[f] for f in faults if f in _GENERATOR_FAULTS)
@@ -693,21 +730,51 @@ class GeminiEndpoints:
             completion=completion,
             thoughts=tuple(_thought_pieces(chat, c.index, thinking) for c in completion.choices),
             show_thoughts=thinking.shown,
+            media=candidate_media(body, chat.content_seed, completion.choices, faults),
         )
+        hidden = 0 if thinking.shown else max((len(t) for t in answer.thoughts), default=0)
+        delivery = deliver(
+            self._context,
+            request,
+            chat,
+            stream=stream,
+            output_tokens=_output_tokens(answer),
+            steps=round_count(answer, 1) + hidden,
+        )
+        if delivery.refusal is not None:
+            return error_response(_overload_error(delivery.refusal), faults, request_id)
+        answer = dataclasses.replace(answer, cached_tokens=delivery.cached_tokens)
         cfg = self._config
         headers = {"x-request-id": request_id}
         if stream:
             frames = stream_frames(answer, cfg.tokens_per_chunk, faults)
             rounds = sse_rounds(frames, faults) if sse else array_rounds(frames)
             media = "text/event-stream" if sse else _JSON
-            return StreamingResponse(
-                paced(rounds, self._context.ttft_s, self._context.itl_s),
+            return delivery.streaming_response(
+                rounds,
+                GEMINI_SSE if sse else GEMINI_ARRAY,
                 media_type=media,
                 headers={**_SSE_HEADERS, **headers} if sse else headers,
             )
-        await self._context.unary_delay(round_count(answer, cfg.tokens_per_chunk))
+        await delivery.wait_unary(round_count(answer, cfg.tokens_per_chunk))
         media = "text/plain" if "gemini_content_type_declared" in faults else _JSON
-        return Response(unary_body(answer, faults), media_type=media, headers=headers)
+        return delivery.unary(Response(unary_body(answer, faults), media_type=media, headers=headers))
+
+
+_OVERLOAD_STATUS = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+
+
+def _output_tokens(answer: GeminiAnswer) -> int:
+    """The output tokens the answer's usageMetadata reports (candidates and thoughts)."""
+    usage = _usage(answer, frozenset())
+    return int(usage["candidatesTokenCount"]) + int(usage["thoughtsTokenCount"])
+
+
+def _overload_error(overload: Overload) -> GoogleError:
+    """The capacity model's refusal or an error load fault as a Google error (429 RESOURCE_EXHAUSTED, ...)."""
+    return GoogleError(
+        overload.status, overload.message, _OVERLOAD_STATUS.get(overload.status, "UNKNOWN"), headers=overload.headers
+    )
 
 
 def routes(context: MockContext) -> list[BaseRoute]:

@@ -12,7 +12,7 @@ check run exercises a fault, ``FAULTS`` is the union every other part uses.
 
 from __future__ import annotations
 
-from llmconform.mock.faults import chat, consistency, embeddings, gemini, messages, responses
+from llmconform.mock.faults import audio, chat, consistency, embeddings, gemini, images, messages, responses, video
 from llmconform.mock.faults.chat import STALL_S
 
 __all__ = ["FAULTS", "FAULTS_BY_FAMILY", "FAULT_HEADER", "STALL_S", "active_faults", "family_of_fault"]
@@ -25,6 +25,9 @@ FAULTS_BY_FAMILY: dict[str, dict[str, str]] = {
     "gemini": gemini.FAULTS,
     "responses": responses.FAULTS,
     "embeddings": embeddings.FAULTS,
+    "images": images.FAULTS,
+    "audio": audio.FAULTS,
+    "video": video.FAULTS,
     "consistency": consistency.FAULTS,
 }
 

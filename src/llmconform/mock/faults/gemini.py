@@ -27,6 +27,12 @@ FAULTS: dict[str, str] = {
     "gemini_stream_frames_are_json": "An SSE stream ends with an OpenAI-style `data: [DONE]` event.",
     "gemini_stream_final_frame": "The stream's usageMetadata rides on its first frame, not its last.",
     "gemini_stream_matches_unary": "Streamed answers carry one extra text token (counted in the usage).",
+    # inline media (responseModalities IMAGE, AUDIO)
+    "gemini_inline_data_mime_type": "Images are declared image/jpeg although their bytes are a PNG.",
+    "gemini_inline_data_decodes": "inlineData holds the medium without its first 16 bytes (no longer decodable).",
+    "gemini_response_modalities_honoured": "responseModalities is ignored: the answer is text only, finishReason STOP.",
+    "gemini_image_config_honoured": "imageConfig.aspectRatio is ignored: images are square.",
+    "gemini_usage_modality_details": "candidatesTokensDetails leaves out the IMAGE and AUDIO tokens (TEXT only).",
     # auth, errors, models
     "gemini_auth_required": "Any key, or none, is accepted.",
     "gemini_auth_styles_accepted": "The ?key= query parameter is ignored (only the headers authenticate).",
