@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q -n 3 --dist loadgroup
+	$(BIN)/pytest -q -n 4 --dist loadgroup
 
 ## fuzz: the parser fuzz tests with FUZZ_EXAMPLES fresh random examples, then, when atheris is installed
 ## (pip install -e '.[fuzz]'), its coverage-guided harnesses for FUZZ_SECONDS each; crash inputs in reports/fuzz/

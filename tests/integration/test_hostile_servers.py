@@ -111,7 +111,9 @@ LOAD_CLASSES: dict[str, dict[Mode, set[str | None]]] = {
         Mode.CONFORMANT: {None},
         Mode.INVALID_UTF8: {"decode"},
         Mode.GIGANTIC_BODY: {"too_large"},
-        Mode.GIGANTIC_LINE: {"decode"},
+        # 8 MiB must arrive before the line limit fires; on a starved CI core the 3 s deadline may come first
+        # (either ends the request in its bound; the line limit itself is held by the client-level tests).
+        Mode.GIGANTIC_LINE: {"decode", "timeout"},
         Mode.GZIP_BOMB: {"too_large"},
         Mode.ENDLESS_STREAM: {"timeout"},
         Mode.SLOW_DRIP: {"timeout"},
@@ -471,7 +473,7 @@ def test_load_classifies_a_hostile_answer_and_keeps_the_next(
     where = f"{scenario} {mode}: {json.dumps(hostile)}"
     assert (hostile["error_class"] or None) in LOAD_CLASSES[scenario][mode], where
     assert float(hostile["e2e_ms"]) < REQUEST_BOUND_S * 1000, where
-    if hostile["error_class"]:
+    if hostile["error_class"] and not (mode is Mode.GIGANTIC_LINE and hostile["error_class"] == "timeout"):
         assert LOAD_MESSAGES.get(mode, "") in hostile["error"], where
     # The correct answer the same user got right after it is measured like any other.
     assert not after["error_class"] and after["status"] == "200" and after["good"] == "1", json.dumps(after)

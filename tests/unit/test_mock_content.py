@@ -8,7 +8,7 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from llmconform.mock.content import Completion, generate
+from llmconform.mock.content import CONTEXT_TOKENS, Completion, generate
 from llmconform.mock.request import ChatRequest
 from llmconform.mock.tokenizer import count_tokens
 
@@ -209,3 +209,9 @@ def test_faults_change_the_answer() -> None:
     assert faulty.completion_tokens == 4 and faulty.finish_reason == "length"
     streamed = generate(_request(), frozenset({"stream_matches_unary"}), streaming=True).choices[0]
     assert streamed.completion_tokens == _answer().choices[0].completion_tokens + 1
+
+
+def test_ignore_eos_never_generates_past_the_model_context() -> None:
+    # 2,000,000 tokens asked: the answer stops at the mock model's context, not after gigabytes.
+    completion = generate(_request(max_tokens=2_000_000, ignore_eos=True), frozenset())
+    assert CONTEXT_TOKENS < completion.completion_tokens <= CONTEXT_TOKENS + 64  # sentences end whole

@@ -103,6 +103,11 @@ def generate(request: ChatRequest, faults: frozenset[str], *, streaming: bool = 
     return Completion(choices=choices, prompt_tokens=request.prompt_tokens, completion_tokens=completion)
 
 
+# The mock models' context length: with ignore_eos an answer stops here at the latest (vLLM stops at
+# max_model_len the same way).
+CONTEXT_TOKENS = 32_768
+
+
 def _rng(request: ChatRequest, index: int, purpose: bytes) -> random.Random:
     digest = hashlib.sha256(request.content_seed + index.to_bytes(4, "big") + purpose).digest()
     return random.Random(int.from_bytes(digest, "big"))
@@ -156,8 +161,13 @@ def _tool_to_call(request: ChatRequest, faults: frozenset[str]) -> Mapping[str, 
 def _text_pieces(request: ChatRequest, faults: frozenset[str], rng: random.Random) -> list[str]:
     fmt = request.response_format.get("type") if request.response_format else None
     if fmt not in ("json_object", "json_schema") or "json_mode_content_parses" in faults:
-        # ignore_eos: one piece past the limit, so the limit always cuts and the finish is "length".
-        at_least = request.max_tokens + 1 if request.ignore_eos and request.max_tokens is not None else None
+        # ignore_eos: one piece past the limit, so the limit always cuts and the finish is "length"; never
+        # more than the mock model's context, so no request makes the mock build gigabytes of answer.
+        at_least = (
+            min(request.max_tokens, CONTEXT_TOKENS) + 1
+            if request.ignore_eos and request.max_tokens is not None
+            else None
+        )
         return _natural_pieces(rng, at_least)
     if fmt == "json_object":
         text = orjson.dumps({"answer": "".join(_natural_pieces(rng))}).decode()
