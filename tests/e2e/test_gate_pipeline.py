@@ -1,7 +1,7 @@
 """The release pipeline a team runs in CI, end to end on the embedded mock, through the CLI:
 check -> load -> gate (-> report). A clean run passes the example gates.toml; a mock fault fails the gate
 on the broken rule; extra latency fails the latency gate; a run within noise of its baseline passes the
-regression gate and one 50% slower (TTFT 90 ms instead of 60) fails it."""
+regression gate and one clearly slower (TTFT 240 ms instead of 60) fails it."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_within_noise_of_the_baseline_passes_and_a_slowdown_fails(clean: Path, t
     again = tmp_path / "again"
     slower = tmp_path / "slower"
     assert run_cli(*LOAD, "--report-dir", str(again)).returncode == 0
-    assert run_cli(*LOAD, "--mock-ttft-ms", "90", "--report-dir", str(slower)).returncode == 0
+    assert run_cli(*LOAD, "--mock-ttft-ms", "240", "--report-dir", str(slower)).returncode == 0
     code, document = gate(again, thresholds, "--baseline", str(clean))
     assert code == 0, [c for c in document["checks"] if c["status"] == "failed"]
     code, document = gate(slower, thresholds, "--baseline", str(clean))
