@@ -98,6 +98,8 @@ def test_within_noise_of_the_baseline_passes_and_a_slowdown_fails(clean: Path, t
     again = tmp_path / "again"
     slower = tmp_path / "slower"
     assert run_cli(*LOAD, "--report-dir", str(again)).returncode == 0
+    # Four times the baseline's TTFT: the suite runs in parallel processes on two cores, so the baseline itself
+    # may be measured on a starved core; a slowdown the gate must catch stands far above that noise.
     assert run_cli(*LOAD, "--mock-ttft-ms", "240", "--report-dir", str(slower)).returncode == 0
     code, document = gate(again, thresholds, "--baseline", str(clean))
     assert code == 0, [c for c in document["checks"] if c["status"] == "failed"]
