@@ -23,7 +23,6 @@ Encoding and decoding run in a worker thread, so the event loop keeps serving ot
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 from collections.abc import Mapping
@@ -132,13 +131,6 @@ def speech_audio(response_format: str, seconds: float, voice: str) -> bytes:
     return media.encoded_audio(response_format, seconds, seed=seed)
 
 
-def _parse(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
-
-
 class AudioEndpoints:
     """The audio handlers, bound to one context and one request validator."""
 
@@ -179,7 +171,9 @@ class AudioEndpoints:
 
     def _check_speech(self, raw: bytes, faults: frozenset[str]) -> Mapping[str, Any] | ApiError:
         example = '{"model": ..., "input": "Hello there.", "voice": "alloy"}'
-        body = openai_steps.json_object_body(raw, self._validator, faults, example=example, parse=_parse)
+        body = openai_steps.json_object_body(
+            raw, self._validator, faults, example=example, parse=openai_steps.lenient_json
+        )
         if isinstance(body, ApiError):
             return self._bad_request(body, faults)
         if body.get("stream_format") == "sse":

@@ -143,14 +143,6 @@ def _tokens(item: Item) -> int:
     return count_tokens(item) if isinstance(item, str) else len(item)
 
 
-def _parse(raw: bytes) -> Any:
-    """The JSON body; stdlib json reads what orjson refuses (integers beyond 64 bits, lone surrogates)."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
-
-
 class EmbeddingsEndpoints:
     """The embeddings handler, bound to one context and one request validator."""
 
@@ -181,7 +173,7 @@ class EmbeddingsEndpoints:
     def _check_body(self, raw: bytes, faults: frozenset[str]) -> Mapping[str, Any] | ApiError:
         example = '{"model": ..., "input": "text to embed"}'
         body = openai_steps.json_object_body(
-            raw, self._validator, faults, example=example, lets_through=_lets_through, parse=_parse
+            raw, self._validator, faults, example=example, lets_through=_lets_through, parse=openai_steps.lenient_json
         )
         if isinstance(body, ApiError):
             return self._bad_request(body, faults)

@@ -9,6 +9,7 @@ build the error values.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "bearer_auth_error",
     "body_too_large",
     "json_object_body",
+    "lenient_json",
     "model_not_found",
 ]
 
@@ -60,6 +62,14 @@ def bearer_auth_error(context: MockContext, request: Request) -> ApiError | None
 def body_too_large(limit: int) -> ApiError:
     """The 413 for a body over ``limit`` bytes."""
     return ApiError(413, body_too_large_message(limit), code="request_too_large")
+
+
+def lenient_json(raw: bytes) -> Any:
+    """The JSON body; stdlib json reads what orjson refuses (integers beyond 64 bits, lone surrogates)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 def _lets_nothing_through(violation: Violation, faults: frozenset[str]) -> bool:

@@ -19,7 +19,6 @@ Errors are Ark's shape, ``{"error": {"code", "message", "param", "type"}}``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -130,13 +129,6 @@ def _ark_code(code: str | None) -> str:
     return "MissingParameter" if code == "missing_required_parameter" else "InvalidParameter"
 
 
-def _parse(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
-
-
 def _unfetchable(content: Any) -> str | None:
     """The first reference URL the mock would have to download (http or https), if any."""
     for item in content if isinstance(content, list) else []:
@@ -219,7 +211,9 @@ class VideoEndpoints:
 
     def _check(self, raw: bytes, faults: frozenset[str]) -> Mapping[str, Any] | ApiError:
         example = '{"model": ..., "content": [{"type": "text", "text": "A cat on a boat"}]}'
-        body = openai_steps.json_object_body(raw, self._validator, faults, example=example, parse=_parse)
+        body = openai_steps.json_object_body(
+            raw, self._validator, faults, example=example, parse=openai_steps.lenient_json
+        )
         if isinstance(body, ApiError):
             code = "InvalidParameter" if body.code in ("invalid_json", None) else _ark_code(body.code)
             return self._bad_request(ApiError(400, body.message, "BadRequest", body.param, code), faults)
