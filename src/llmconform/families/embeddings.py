@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from llmconform.exchange import Exchange
 from llmconform.families.answer import Answer
-from llmconform.families.reading import AnswerPredicates, cached_view, read_json_object
+from llmconform.families.reading import AnswerPredicates, cached_view, read_data_list
 from llmconform.json_numbers import as_int
 
 __all__ = [
@@ -189,14 +189,8 @@ def embeddings_view(exchange: Exchange) -> EmbeddingsView:
 
 def _view(exchange: Exchange) -> EmbeddingsView:
     view = EmbeddingsView()
-    view.payload, payload = read_json_object(exchange, view.problems)
-    if payload is None:
-        return view
-    view.has_usage_key = "usage" in payload
-    view.usage = payload.get("usage")
-    data = payload.get("data")
-    if not isinstance(data, list):
-        view.problems.append("body has no 'data' array")
+    data = read_data_list(exchange, view)
+    if data is None:
         return view
     for position, item in enumerate(data):
         vector = VectorView(position=position)

@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 from llmconform.exchange import Exchange
 from llmconform.families.answer import Answer
-from llmconform.families.reading import AnswerPredicates, cached_view, read_json_object, received_2xx
+from llmconform.families.reading import AnswerPredicates, cached_view, read_data_list, received_2xx
 from llmconform.json_numbers import as_int
 
 __all__ = [
@@ -281,14 +281,8 @@ def images_view(exchange: Exchange) -> ImagesView:
 
 def _view(exchange: Exchange) -> ImagesView:
     view = ImagesView()
-    view.payload, payload = read_json_object(exchange, view.problems)
-    if payload is None:
-        return view
-    view.has_usage_key = "usage" in payload
-    view.usage = payload.get("usage")
-    data = payload.get("data")
-    if not isinstance(data, list):
-        view.problems.append("body has no 'data' array")
+    data = read_data_list(exchange, view)
+    if data is None:
         return view
     for position, entry in enumerate(data):
         item = ImageItemView(position=position)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from llmconform.exchange import Exchange
 
@@ -22,6 +22,7 @@ __all__ = [
     "cached_view",
     "event_payload",
     "parse_json",
+    "read_data_list",
     "read_json_array",
     "read_json_object",
 ]
@@ -141,6 +142,30 @@ def read_json_object(exchange: Exchange, problems: list[str]) -> tuple[Any, dict
     Why the body is not a JSON object is added to ``problems``.
     """
     return _read_json(exchange, problems, dict, "an object")
+
+
+class ListAnswerView(Protocol):
+    """The fields an OpenAI list answer's view (embeddings, images) keeps of the answer's top level."""
+
+    payload: Any
+    usage: Any
+    has_usage_key: bool
+    problems: list[str]
+
+
+def read_data_list(exchange: Exchange, view: ListAnswerView) -> list[Any] | None:
+    """The ``data`` array of an OpenAI list answer (``{"data": [...], "usage": ...}``), with the view's
+    payload and usage filled in; None (and a problem noted) when the body is no such object."""
+    view.payload, payload = read_json_object(exchange, view.problems)
+    if payload is None:
+        return None
+    view.has_usage_key = "usage" in payload
+    view.usage = payload.get("usage")
+    data = payload.get("data")
+    if not isinstance(data, list):
+        view.problems.append("body has no 'data' array")
+        return None
+    return data
 
 
 def read_json_array(exchange: Exchange, problems: list[str], described: str) -> tuple[Any, list[Any] | None]:
